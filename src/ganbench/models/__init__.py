@@ -1,0 +1,58 @@
+"""Generators and discriminators, built from the ``model`` config group.
+
+``conf/model/<name>.yaml`` names the classes it instantiates (``_target_``):
+``mlp`` holds the fully connected GANs, ``dcgan`` the convolutional family,
+``keras_seeds`` the exact architectures of the seed reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from torch import nn
+
+from ganbench.models.base import DOutput, keras_param_count
+from ganbench.stabilize import add_dropout, apply_spectral_norm
+
+__all__ = ["DOutput", "build_models", "keras_param_count", "dcgan_init"]
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """DCGAN's initialisation: conv/linear weights ~ N(0, 0.02), norm scales ~ N(1, 0.02)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm)) and m.weight is not None:
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+def build_models(
+    model_cfg: Mapping[str, Any],
+    z_dim: int,
+    image_size: int,
+    num_classes: int,
+    stabilize: Mapping[str, Any] | None = None,
+) -> tuple[nn.Module, nn.Module]:
+    """Instantiate (G, D) from the model config, then apply the architectural stabilisation tricks."""
+    generator = instantiate(model_cfg["generator"], z_dim=z_dim, image_size=image_size, num_classes=num_classes)
+    discriminator = instantiate(model_cfg["discriminator"], image_size=image_size, num_classes=num_classes)
+    if model_cfg.get("init") == "dcgan":
+        dcgan_init(generator)
+        dcgan_init(discriminator)
+    stabilize = stabilize or {}
+    if "d_dropout" in stabilize:
+        add_dropout(discriminator, float(stabilize["d_dropout"]["p"]))
+    if "spectral_norm" in stabilize:
+        apply_spectral_norm(discriminator)
+    return generator, discriminator
+
+
+def is_conditional(generator: nn.Module) -> bool:
+    """Whether the generator takes the class label into account."""
+    return bool(getattr(generator, "conditional", False))
