@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import platform
 import sys
@@ -24,6 +25,7 @@ from ganbench.plots import animate, loss_curves, sample_grid
 from ganbench.stabilize import InstanceNoise, make_target_maker, stabilize_tag
 from ganbench.tracking import RunLogger, flatten, grid_tags, to_container
 from ganbench.train import (
+    CollapseDetector,
     GANStep,
     Hooks,
     LoopState,
@@ -192,26 +194,142 @@ def total_steps(cfg: DictConfig, n_images: int) -> int:
     return min(steps, cfg.train.max_steps) if cfg.train.max_steps else steps
 
 
-def train_run(cfg: DictConfig, data: Any, logger: RunLogger, device: torch.device) -> dict[str, Any]:
-    """Train the configured GAN on ``data`` and log everything to ``logger``'s run."""
+# Keys that do not change what is trained: a checkpoint made under other values still resumes.
+RESUME_IGNORES = (
+    "tracking",
+    "eval",
+    "data.root",
+    "train.resume",
+    "train.checkpoint_every",
+    "train.keep_checkpoints",
+    "train.checkpoint_dir",
+    "train.num_threads",
+)
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived; a checkpoint was written and the run is marked KILLED."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"stopped by signal {signum}")
+        self.signum = signum
+
+
+class StopRequest:
+    """Turns SIGINT/SIGTERM into a request the loop honours between steps, so the checkpoint is consistent.
+
+    A second Ctrl-C stops at once.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "StopRequest":
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import signal
+
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            raise Interrupted(signum)
+        self.signum = signum
+
+
+def frames_to_tensors(frames: list[Any]) -> list[torch.Tensor]:
+    import numpy as np
+
+    return [torch.from_numpy(np.array(f)) for f in frames]
+
+
+def tensors_to_frames(tensors: list[torch.Tensor]) -> list[Any]:
+    from PIL import Image
+
+    return [Image.fromarray(t.numpy(), mode="L") for t in tensors]
+
+
+def train_run(
+    cfg: DictConfig,
+    data: Any,
+    logger: RunLogger,
+    device: torch.device,
+    checkpoints: Any = None,
+    resume: dict[str, Any] | None = None,
+    stop: StopRequest | None = None,
+) -> dict[str, Any]:
+    """Train the configured GAN on ``data`` and log everything to ``logger``'s run.
+
+    With ``checkpoints`` (a CheckpointDir) the loop writes resume checkpoints every
+    ``train.checkpoint_every`` steps and at each epoch end; ``resume`` continues from one.
+    """
     torch.manual_seed(cfg.seed)
     steps = total_steps(cfg, data.images.size(0))
     built = build(cfg, data.num_classes, device, steps)
-    gen, disc = built.step.generator, built.step.discriminator
-    logger.log_params(
-        {
-            "model.g_params": sum(p.numel() for p in gen.parameters()),
-            "model.d_params": sum(p.numel() for p in disc.parameters()),
-            "train.total_steps": steps,
-            "device.resolved": str(device),
-        }
-    )
+    step_fn = built.step
+    gen, disc = step_fn.generator, step_fn.discriminator
     images = data.images.to(device)
     labels = data.labels.to(device)
     order = torch.Generator().manual_seed(cfg.seed)
     fixed_z, fixed_labels = fixed_inputs(cfg, data.num_classes, device)
-    frames = []
+    frames: list[Any] = []
+    state = LoopState()
+    seconds_before = 0.0
+    if resume is not None:
+        state, frames, seconds_before = restore(resume, built, device)
+        logger.skip_logged_steps()
+        logger.set_tags({"resumed_from_step": state.step})
+        log.info("resuming run %s from step %d (epoch %d)", logger.run_id, state.step, state.epoch)
+    else:
+        logger.log_params(
+            {
+                "model.g_params": sum(p.numel() for p in gen.parameters()),
+                "model.d_params": sum(p.numel() for p in disc.parameters()),
+                "train.total_steps": steps,
+                "device.resolved": str(device),
+            }
+        )
     log_every = cfg.tracking.log_every
+    checkpoint_every = cfg.train.checkpoint_every
+    collapse = CollapseDetector(cfg.train.collapse_patience, probabilistic=step_fn.loss.probabilistic)
+    started = time.perf_counter()
+
+    def save_resume_checkpoint(state: LoopState) -> None:
+        if checkpoints is None:
+            return
+        logger.flush()  # MLflow holds every step up to the checkpoint; a resume skips what it already has
+        checkpoints.save(
+            state.step,
+            {
+                "kind": "resume",
+                "run_id": logger.run_id,
+                "config": to_container(cfg),
+                "step": state.step,
+                "epoch": state.epoch,
+                "batch": state.batch,
+                "order_state": state.order_state,
+                "rng_cpu": torch.get_rng_state(),
+                "rng_cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
+                "generator": gen.state_dict(),
+                "discriminator": disc.state_dict(),
+                "g_optimizer": step_fn.g_optimizer.state_dict(),
+                "d_optimizer": step_fn.d_optimizer.state_dict(),
+                "schedulers": [s.state_dict() if s is not None else {} for s in built.schedulers],
+                "history": state.history,
+                "steps": state.steps,
+                "frames": frames_to_tensors(frames),
+                "seconds": seconds_before + time.perf_counter() - started,
+            },
+        )
 
     def on_step(state: LoopState, values: dict[str, float]) -> None:
         for key, value in values.items():
@@ -219,6 +337,12 @@ def train_run(cfg: DictConfig, data: Any, logger: RunLogger, device: torch.devic
         state.steps.append(state.step)
         if state.step % log_every == 0:
             logger.log_metrics(values, step=state.step)
+        collapse(state.step, values)
+        if checkpoint_every and state.step % checkpoint_every == 0:
+            save_resume_checkpoint(state)
+        if stop is not None and stop.signum is not None:
+            save_resume_checkpoint(state)
+            raise Interrupted(stop.signum)
 
     def on_epoch_end(state: LoopState, images_per_s: float) -> None:
         logger.log_metrics({"epoch": state.epoch, "images_per_sec": images_per_s}, step=state.step)
@@ -226,11 +350,12 @@ def train_run(cfg: DictConfig, data: Any, logger: RunLogger, device: torch.devic
             grid = sample_grid(generate(gen, fixed_z, fixed_labels), nrow=SAMPLES_PER_CLASS)
             frames.append(grid)
             logger.log_image_file(grid, f"samples/epoch_{state.epoch:03d}.png")
+        save_resume_checkpoint(state)
 
-    started = time.perf_counter()
     with ProgressBar(steps, cfg.train.epochs, run_name(cfg)) as bar:
+        bar(state, {}, 0.0)
         state = fit(
-            built.step,
+            step_fn,
             images,
             labels,
             batch_size=cfg.train.batch_size,
@@ -241,9 +366,10 @@ def train_run(cfg: DictConfig, data: Any, logger: RunLogger, device: torch.devic
             schedulers=built.schedulers,
             hooks=Hooks(on_step=on_step, on_epoch_end=on_epoch_end),
             progress=bar,
+            state=state,
             instance_noise=built.instance_noise,
         )
-    seconds = time.perf_counter() - started
+    seconds = seconds_before + time.perf_counter() - started
     logger.flush()
     logger.log_metrics({"train_seconds": seconds}, step=state.step)
 
@@ -272,6 +398,32 @@ def train_run(cfg: DictConfig, data: Any, logger: RunLogger, device: torch.devic
     return {"steps": state.step, "epochs": state.epoch, "seconds": seconds, "generator": gen, "conditional": built.conditional}
 
 
+def restore(ckpt: dict[str, Any], built: Built, device: torch.device) -> tuple[LoopState, list[Any], float]:
+    """Load a resume checkpoint into the freshly built nets and optimisers; return loop state, frames, seconds."""
+    step_fn = built.step
+    step_fn.generator.load_state_dict(ckpt["generator"])
+    step_fn.discriminator.load_state_dict(ckpt["discriminator"])
+    step_fn.g_optimizer.load_state_dict(ckpt["g_optimizer"])
+    step_fn.d_optimizer.load_state_dict(ckpt["d_optimizer"])
+    for scheduler, saved in zip(built.schedulers, ckpt["schedulers"]):
+        if scheduler is not None:
+            scheduler.load_state_dict(saved)
+    torch.set_rng_state(ckpt["rng_cpu"])
+    if device.type == "cuda" and ckpt["rng_cuda"]:
+        torch.cuda.set_rng_state_all(ckpt["rng_cuda"])
+    state = LoopState(
+        epoch=ckpt["epoch"],
+        step=ckpt["step"],
+        batch=ckpt["batch"],
+        order_state=ckpt["order_state"],
+        history={k: list(v) for k, v in ckpt["history"].items()},
+        steps=list(ckpt["steps"]),
+    )
+    if built.instance_noise is not None:
+        built.instance_noise.step = state.step
+    return state, tensors_to_frames(ckpt["frames"]), float(ckpt["seconds"])
+
+
 def record_run_inputs(cfg: DictConfig, data: Any, logger: RunLogger) -> None:
     """Params, the resolved config and the environment: what repeating this run needs."""
     params = flatten({k: v for k, v in to_container(cfg).items()})
@@ -280,4 +432,6 @@ def record_run_inputs(cfg: DictConfig, data: Any, logger: RunLogger) -> None:
     params["stabilize.tricks"] = stabilize_tag(cfg.stabilize)
     logger.log_params(params)
     logger.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+    # Full paths and sha256 of every data file read (params carry a short form).
+    logger.log_text(json.dumps(data.files, indent=1), "data_files.json")
     logger.set_tags({"command": " ".join(sys.argv)[:5000]})

@@ -93,6 +93,7 @@ class RunLogger:
         self.client, self.run_id, self.flush_every = client, run_id, max(1, flush_every)
         self._buffer: list[Metric] = []
         self._steps_buffered = 0
+        self._logged_through: dict[str, int] = {}  # after a resume: the last step the store already has per key
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         self.client.log_batch(self.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
@@ -100,10 +101,18 @@ class RunLogger:
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
+    def skip_logged_steps(self) -> None:
+        """After a resume: drop metrics for steps the store already holds, so no step is logged twice."""
+        run = self.client.get_run(self.run_id)
+        for key in run.data.metrics:
+            history = self.client.get_metric_history(self.run_id, key)
+            self._logged_through[key] = max((m.step for m in history), default=-1)
+
     def log_metrics(self, values: Mapping[str, float], step: int) -> None:
-        """Buffer one step's metrics (tensors are read only at flush time, to avoid device syncs per step)."""
+        """Buffer one step's metrics; they reach the store every ``flush_every`` steps."""
         now = int(time.time() * 1000)
-        self._buffer.extend(Metric(k, v, now, step) for k, v in values.items())
+        skip = self._logged_through
+        self._buffer.extend(Metric(k, v, now, step) for k, v in values.items() if step > skip.get(k, -1))
         self._steps_buffered += 1
         if self._steps_buffered >= self.flush_every:
             self.flush()
@@ -152,16 +161,21 @@ def mlflow_run(
     run_name: str,
     tags: Mapping[str, str],
     parent_run_id: str | None = None,
+    run_id: str | None = None,
+    flush_every: int = 100,
 ) -> Iterator[RunLogger]:
-    """Create a run and end it FINISHED, FAILED (with the error as a tag) or KILLED (Ctrl-C / SIGTERM)."""
-    all_tags = {"mlflow.runName": run_name, **tags}
-    if parent_run_id:
-        all_tags["mlflow.parentRunId"] = parent_run_id
-    commit = git_commit()
-    if commit:
-        all_tags["mlflow.source.git.commit"] = commit
-    run = client.create_run(experiment_id(client, experiment), tags=all_tags, run_name=run_name)
-    logger = RunLogger(client, run.info.run_id)
+    """Create a run (or reopen ``run_id`` to resume it) and end it FINISHED, FAILED (error as a tag) or KILLED."""
+    if run_id is not None:
+        client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+    else:
+        all_tags = {"mlflow.runName": run_name, **tags}
+        if parent_run_id:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        commit = git_commit()
+        if commit:
+            all_tags["mlflow.source.git.commit"] = commit
+        run_id = client.create_run(experiment_id(client, experiment), tags=all_tags, run_name=run_name).info.run_id
+    logger = RunLogger(client, run_id, flush_every)
     try:
         yield logger
     except KeyboardInterrupt:
@@ -169,17 +183,20 @@ def mlflow_run(
         raise
     except BaseException as exc:
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:5000]
-        _end(logger, RunStatus.FAILED, reason)
+        _end(logger, RunStatus.FAILED, reason, diverged=getattr(exc, "diverged", False))
         raise
     else:
         logger.flush()
-        client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FINISHED))
+        client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
 
 
-def _end(logger: RunLogger, status: int, reason: str) -> None:
+def _end(logger: RunLogger, status: int, reason: str, diverged: bool = False) -> None:
+    tags = {"error": reason} if status == RunStatus.FAILED else {"killed": reason}
+    if diverged:
+        tags["diverged"] = reason
     try:
         logger.flush()
-        logger.set_tags({"error": reason} if status == RunStatus.FAILED else {"killed": reason})
+        logger.set_tags(tags)
     finally:
         logger.client.set_terminated(logger.run_id, RunStatus.to_string(status))
 
@@ -187,3 +204,32 @@ def _end(logger: RunLogger, status: int, reason: str) -> None:
 def to_container(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config as plain dicts and lists."""
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+class TrackingError(Exception):
+    """The tracking store cannot be reached or used."""
+
+
+def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
+    """Fail fast, with the URI in the message, when an HTTP tracking server does not answer.
+
+    MLflow's client would otherwise retry with back-off for minutes before giving up.
+    """
+    from urllib.parse import urlparse
+    import socket
+
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("http", "https"):
+        return
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise TrackingError(
+            f"cannot reach the MLflow tracking server at {uri} ({exc.strerror or exc}); start it "
+            f"(e.g. `mlflow server --host {parsed.hostname} --port {port}`) or set tracking.uri"
+        ) from None
+    # Later requests should not retry for minutes either.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")

@@ -26,6 +26,31 @@ from ganbench.stabilize import InstanceNoise, TargetMaker
 class DivergedError(RuntimeError):
     """Training produced a NaN/inf loss or tripped a collapse detector."""
 
+    diverged = True  # read by the tracking layer to tag the run as diverged, not merely failed
+
+
+class CollapseDetector:
+    """Fires when D separates real from fake perfectly for ``patience`` steps in a row.
+
+    Then G's gradient has vanished (probability losses) and training will not recover;
+    stopping saves the rest of a sweep's time. Off when ``patience`` is 0.
+    """
+
+    def __init__(self, patience: int = 0, threshold: float = 0.99, probabilistic: bool = True):
+        self.patience, self.threshold, self.probabilistic = patience, threshold, probabilistic
+        self.run = 0
+
+    def __call__(self, step: int, values: Mapping[str, float]) -> None:
+        if not self.patience or not self.probabilistic:
+            return
+        separated = values["d_real"] > self.threshold and values["d_fake"] < 1 - self.threshold
+        self.run = self.run + 1 if separated else 0
+        if self.run >= self.patience:
+            raise DivergedError(
+                f"collapse at step {step}: D(x) > {self.threshold} and D(G(z)) < {1 - self.threshold:.2g} "
+                f"for {self.patience} steps in a row"
+            )
+
 
 def no_penalty(critic: nn.Module, real: Tensor, fake: Tensor, labels: Tensor) -> float:
     return 0.0
@@ -76,7 +101,14 @@ class GANStep:
         loss.backward()
         self.d_optimizer.step()
         self.after_d_update(self.discriminator)
-        return {"d_loss": loss.detach(), "d_real": self._read(real_logits), "d_fake": self._read(fake_logits)}
+        return {
+            "d_loss": loss.detach(),
+            "d_real": self._read(real_logits),
+            "d_fake": self._read(fake_logits),
+            # The mean targets D was trained toward: smoothing and flips show up here, whatever the loss.
+            "d_target_real": real_targets.mean(),
+            "d_target_fake": fake_targets.mean(),
+        }
 
     def generator_step(self, n: int, device: torch.device) -> dict[str, Tensor]:
         z, fake_labels = self.sample_noise(n), self.sample_labels(n)
@@ -144,10 +176,12 @@ def build_scheduler(optimizer: torch.optim.Optimizer, schedule: Mapping[str, Any
 
 @dataclass
 class LoopState:
-    """Where training is: what a checkpoint must restore."""
+    """Where training is: everything besides the nets and optimisers that a checkpoint must restore."""
 
     epoch: int = 0  # epochs completed
     step: int = 0  # generator steps completed
+    batch: int = 0  # steps completed within the current epoch
+    order_state: Tensor | None = None  # data-order RNG state to draw the current (or next) epoch's order from
     history: dict[str, list[float]] = field(default_factory=dict)
     steps: list[int] = field(default_factory=list)
 
@@ -178,23 +212,28 @@ def fit(
     """Run epochs of ``d_steps`` D updates + one G update on in-memory tensors; return the final state.
 
     Each epoch visits the training images in a fresh random order (``order_generator``)
-    and drops the last incomplete batch, so every step sees ``batch_size`` images.
+    and drops the last incomplete batch, so every step sees ``batch_size`` images. A
+    ``state`` from a checkpoint resumes mid-epoch with the same order as before.
     """
     state = state or LoopState()
     device = images.device
     n = images.size(0)
     steps_per_epoch = (n // batch_size) // d_steps
+    if state.order_state is not None:
+        order_generator.set_state(state.order_state)
     while state.epoch < epochs and (max_steps is None or state.step < max_steps):
+        state.order_state = order_generator.get_state()
         order = torch.randperm(n, generator=order_generator).to(device)
         step.generator.train()
         step.discriminator.train()
         started, seen = time.perf_counter(), 0
-        for i in range(steps_per_epoch):
+        for i in range(state.batch, steps_per_epoch):
             for k in range(d_steps):
                 idx = order[(i * d_steps + k) * batch_size : (i * d_steps + k + 1) * batch_size]
                 out = step.discriminator_step(images[idx], labels[idx])
             out.update(step.generator_step(batch_size, device))
             state.step += 1
+            state.batch = i + 1
             seen += batch_size * d_steps
             if instance_noise is not None:
                 instance_noise.step = state.step
@@ -202,16 +241,19 @@ def fit(
             if not all(math.isfinite(v) for v in values.values()):
                 bad = ", ".join(f"{k}={v}" for k, v in values.items() if not math.isfinite(v))
                 raise DivergedError(f"non-finite loss at step {state.step} ({bad})")
+            elapsed = max(time.perf_counter() - started, 1e-9)
             if hooks.on_step:
                 hooks.on_step(state, values)
             if progress is not None:
-                progress(state, values, seen / max(time.perf_counter() - started, 1e-9))
+                progress(state, values, seen / elapsed)
             if max_steps is not None and state.step >= max_steps:
                 break
         for scheduler in schedulers:
             if scheduler is not None:
                 scheduler.step()
         state.epoch += 1
+        state.batch = 0
+        state.order_state = order_generator.get_state()
         if hooks.on_epoch_end:
             hooks.on_epoch_end(state, seen / max(time.perf_counter() - started, 1e-9))
     return state

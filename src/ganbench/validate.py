@@ -58,6 +58,11 @@ def config_problems(cfg: DictConfig) -> list[str]:
     _int_at_least(p, "train.batch_size", t.batch_size, 1)
     _int_at_least(p, "train.d_steps", t.d_steps, 1)
     _int_at_least(p, "train.sample_every", t.sample_every, 1)
+    _int_at_least(p, "train.checkpoint_every", t.checkpoint_every, 0)
+    _int_at_least(p, "train.keep_checkpoints", t.keep_checkpoints, 1)
+    _int_at_least(p, "train.collapse_patience", t.collapse_patience, 0)
+    if t.resume not in ("auto", True, False):
+        p.append(f"train.resume={t.resume!r} is invalid: choose auto, true or false")
     if t.num_threads is not None:
         _int_at_least(p, "train.num_threads", t.num_threads, 1, " or null")
     sched = t.lr_schedule

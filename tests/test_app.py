@@ -1,0 +1,128 @@
+"""The Hydra app end to end: config composition, a real run into a temporary SQLite MLflow store, the CLI."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+from mlflow.tracking import MlflowClient
+
+from ganbench.app import run
+from ganbench.checkpoint import load_checkpoint
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def compose_cfg(*overrides: str):
+    with initialize_config_module("ganbench.conf", version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+def runs_of(uri: str, experiment: str = "ganbench"):
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    return client, ([] if exp is None else client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"]))
+
+
+def cli(*args: str, env_extra: dict | None = None, cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess:
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "ganbench", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+
+def test_defaults_give_a_sensible_hoda_run():
+    cfg = compose_cfg()
+    assert (cfg.model.name, cfg.loss.name, cfg.dataset.name, cfg.noise.name) == ("dcgan", "bce", "hoda", "normal")
+    assert dict(cfg.stabilize) == {}
+    for key in ("seed", "device", "train.epochs", "train.max_steps", "train.batch_size", "data.limit", "tracking.uri", "tracking.experiment"):
+        node = cfg
+        for part in key.split("."):
+            assert part in node, key
+            node = node[part]
+
+
+def test_stabilize_list_combines_tricks():
+    cfg = compose_cfg("stabilize=[smooth,noisy]")
+    assert list(cfg.stabilize) == ["smooth", "noisy"]
+    assert cfg.stabilize.smooth.real_target == 0.9 and cfg.stabilize.noisy.flip_prob == 0.05
+
+
+@pytest.fixture(scope="module")
+def finished_run(data_root, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("store")
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    cfg = compose_cfg(
+        f"data.root={data_root}",
+        "data.limit=256",
+        "train.epochs=2",
+        "train.batch_size=32",
+        "eval.enabled=false",
+        f"tracking.uri={uri}",
+        "seed=3",
+    )
+    result = run(cfg)
+    client, runs = runs_of(uri)
+    assert len(runs) == 1
+    return client, runs[0], result
+
+
+def test_run_is_recorded_finished_with_grid_tags_and_params(finished_run):
+    client, r, result = finished_run
+    assert r.info.status == "FINISHED" and r.info.run_id == result["run_id"]
+    tags = r.data.tags
+    assert {k: tags[k] for k in ("model", "loss", "stabilize", "dataset", "noise", "seed")} == {
+        "model": "dcgan", "loss": "bce", "stabilize": "none", "dataset": "hoda", "noise": "normal", "seed": "3",
+    }
+    params = r.data.params
+    assert params["train.batch_size"] == "32" and params["data.limit"] == "256" and params["model.name"] == "dcgan"
+    # The run says which Hoda file it trained on, with its checksum.
+    assert "RemainingSamples.cdb" in params["data.files"]
+    assert params["env.torch"].startswith("2.")
+
+
+def test_per_step_losses_are_logged_with_steps(finished_run):
+    client, r, result = finished_run
+    steps = 2 * (256 // 32)
+    assert result["steps"] == steps
+    for key in ("d_loss", "g_loss", "d_real", "d_fake"):
+        history = client.get_metric_history(r.info.run_id, key)
+        assert sorted(m.step for m in history) == list(range(1, steps + 1)), key
+    assert 0.0 <= r.data.metrics["d_real"] <= 1.0  # BCE: D's output read as a probability
+
+
+def test_images_config_and_checkpoint_are_logged(finished_run, tmp_path):
+    client, r, _ = finished_run
+    paths = {a.path for d in ("samples", "plots", "checkpoints") for a in client.list_artifacts(r.info.run_id, d)}
+    assert {"samples/epoch_001.png", "samples/epoch_002.png", "samples/training.gif", "plots/loss_curves.png", "checkpoints/final.pt"} <= paths
+    local = Path(client.download_artifacts(r.info.run_id, "samples/epoch_002.png", str(tmp_path)))
+    from PIL import Image
+
+    grid = Image.open(local)
+    assert grid.size == (10 * 30 + 2, 10 * 30 + 2)  # 10 x 10 samples of 28 px with 2 px padding
+    ckpt = load_checkpoint(client.download_artifacts(r.info.run_id, "checkpoints/final.pt", str(tmp_path)))
+    assert ckpt["config"]["model"]["name"] == "dcgan" and "generator" in ckpt
+    config_text = Path(client.download_artifacts(r.info.run_id, "config.yaml", str(tmp_path))).read_text()
+    assert "batch_size: 32" in config_text
+
+
+def test_cli_rejects_bad_values_in_one_line_and_records_nothing(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = cli("train.batch_size=0", "optim.lr=-1", f"tracking.uri={uri}")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert "ganbench: error: train.batch_size=0 is invalid: it must be an integer >= 1" in lines
+    assert "ganbench: error: optim.lr=-1 is invalid: a learning rate must be a number > 0" in lines
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_cli_trains_on_mnist_and_says_it_used_the_test_split(tmp_path, data_root):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = cli("dataset=mnist", "data.limit=128", "train.epochs=1", "train.batch_size=64", "eval.enabled=false",
+               f"tracking.uri={uri}", env_extra={"GANBENCH_DATA": str(data_root)})
+    assert proc.returncode == 0, proc.stderr
+    assert "test split" in proc.stdout + proc.stderr
+    _, runs = runs_of(uri)
+    assert runs[0].info.status == "FINISHED" and runs[0].data.tags["dataset"] == "mnist"
+    assert "test split" in runs[0].data.params["data.note"]
