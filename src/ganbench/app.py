@@ -99,6 +99,25 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, Any]:
     return {"run_id": logger.run_id, "status": "FINISHED", **{k: result[k] for k in ("steps", "epochs", "seconds")}}
 
 
+PARENT_RUN_FILE = "mlflow_parent_run.json"  # written into the sweep folder by ganbench.callbacks.MlflowParentRun
+
+
+def sweep_parent_run_id() -> str | None:
+    """In a multirun, the MLflow parent run the sweep's callback opened (a file in the sweep folder, so
+    it reaches jobs under every launcher: joblib workers, submitit processes, SLURM nodes)."""
+    import json
+    from pathlib import Path
+
+    from hydra.core.hydra_config import HydraConfig
+
+    if not in_multirun():
+        return None
+    path = Path(HydraConfig.get().sweep.dir) / PARENT_RUN_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())["run_id"]
+
+
 def in_multirun() -> bool:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -110,7 +129,7 @@ def in_multirun() -> bool:
 def main(cfg: DictConfig) -> dict[str, Any] | None:
     """Entry point of ``python -m ganbench`` and the ``ganbench`` command."""
     try:
-        return run(cfg)
+        return run(cfg, parent_run_id=sweep_parent_run_id())
     except USER_ERRORS as exc:
         # One clear line per problem, no traceback: the user fixes the command, not the code.
         for line in str(exc).splitlines():

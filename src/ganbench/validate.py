@@ -105,6 +105,8 @@ def config_problems(cfg: DictConfig) -> list[str]:
         _int_at_least(p, "data.limit", cfg.data.limit, 1, " or null")
 
     p += stabilize_problems(cfg.stabilize)
+    if not p:
+        p += model_problems(cfg)
 
     for key in ("uri", "experiment"):
         if not isinstance(cfg.tracking[key], str) or not cfg.tracking[key].strip():
@@ -146,6 +148,25 @@ def stabilize_problems(stabilize: Mapping[str, Any]) -> list[str]:
     if "d_dropout" in stabilize:
         _number_in(p, "stabilize.d_dropout.p", stabilize["d_dropout"]["p"], 0, 1, high_open=True)
     return p
+
+
+def model_problems(cfg: DictConfig) -> list[str]:
+    """Build the nets once on the CPU: an image size or width the architecture cannot produce fails here."""
+    from omegaconf import OmegaConf
+
+    from ganbench.models import build_models
+
+    from hydra.errors import InstantiationException
+
+    size = cfg.dataset.image_size
+    try:
+        build_models(OmegaConf.to_container(cfg.model, resolve=True), cfg.noise.dim, size, 10)
+    except (ValueError, TypeError, RuntimeError, InstantiationException) as exc:
+        cause = exc.__cause__ if isinstance(exc, InstantiationException) and exc.__cause__ else exc
+        reason = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        return [f"model={cfg.model.name} cannot make {size}x{size} images with this config ({reason}); "
+                f"choose another dataset.image_size (28 and 32 work for every model) or change the model's widths"]
+    return []
 
 
 def check(cfg: DictConfig) -> None:

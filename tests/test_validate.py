@@ -1,0 +1,114 @@
+"""Bad input is refused before anything trains or is logged: one clear line, a non-zero exit, no run left behind."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+
+from ganbench.validate import ConfigError, check, config_problems
+
+
+def compose_cfg(*overrides: str):
+    with initialize_config_module("ganbench.conf", version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("train.batch_size=0", "train.batch_size=0 is invalid: it must be an integer >= 1"),
+        ("optim.lr=-0.1", "optim.lr=-0.1 is invalid: a learning rate must be a number > 0"),
+        ("stabilize=noisy stabilize.noisy.flip_prob=1.5", "stabilize.noisy.flip_prob=1.5 is invalid: it must be a number in [0, 1]"),
+        ("train.epochs=abc", "train.epochs='abc' is invalid: it must be an integer >= 1"),
+        ("device=tpu", "device='tpu' is invalid: choose auto, cpu or cuda"),
+        ("noise.dim=0", "noise.dim=0 is invalid"),
+        ("stabilize=[smooth,smooth_range]", "conflicts: both set the real target"),
+        ("model=wgan loss=bce", "loss=bce does not fit model=wgan"),
+        ("train.resume=maybe", "train.resume='maybe' is invalid"),
+        ("optim.betas=[0.5,1.5]", "optim.betas=[0.5, 1.5] is invalid"),
+    ],
+)
+def test_invalid_values_are_named_with_what_to_do(override, message):
+    cfg = compose_cfg(*override.split())
+    problems = config_problems(cfg)
+    assert any(message in p for p in problems), problems
+    with pytest.raises(ConfigError):
+        check(cfg)
+
+
+def test_an_image_size_a_model_cannot_produce_is_refused_before_training(tmp_path):
+    from ganbench.app import run
+
+    cfg = compose_cfg("dataset.image_size=30", f"tracking.uri=sqlite:///{tmp_path}/m.db")
+    with pytest.raises(ConfigError, match="model=dcgan cannot make 30x30 images"):
+        run(cfg)
+    assert not (tmp_path / "m.db").exists()
+
+
+def test_the_default_config_is_valid():
+    assert config_problems(compose_cfg()) == []
+
+
+def cli(tmp_path: Path, *args: str, env_extra: dict | None = None, timeout: float = 300):
+    env = {**os.environ, **(env_extra or {})}
+    started = time.time()
+    proc = subprocess.run([sys.executable, "-m", "ganbench", *args, f"hydra.run.dir={tmp_path}/out"],
+                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=timeout)
+    return proc, time.time() - started
+
+
+def run_statuses(db: Path) -> list[str]:
+    if not db.exists():
+        return []
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{db}")
+    return [r.info.status for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
+
+
+def test_unknown_option_is_refused_by_hydra(tmp_path):
+    proc, _ = cli(tmp_path, "model=stylegan", f"tracking.uri=sqlite:///{tmp_path}/m.db")
+    assert proc.returncode != 0
+    assert "Could not find 'model/stylegan'" in proc.stderr
+    assert not (tmp_path / "m.db").exists()
+
+
+def test_conditional_model_with_batch_larger_than_data_is_refused(tmp_path):
+    proc, _ = cli(tmp_path, "model=acgan", "data.limit=50", "train.batch_size=64", f"tracking.uri=sqlite:///{tmp_path}/m.db")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("ganbench: error: train.batch_size=64 x train.d_steps=1 needs 64 images")
+    assert run_statuses(tmp_path / "m.db") == []
+
+
+def test_truncated_hoda_file_names_the_file_and_offset_and_caches_nothing(tmp_path, data_root):
+    root = tmp_path / "data" / "hoda" / "DigitDB"
+    root.mkdir(parents=True)
+    source = (data_root / "hoda" / "DigitDB" / "RemainingSamples.cdb").read_bytes()
+    (root / "RemainingSamples.cdb").write_bytes(source[: len(source) // 3])
+    cache = tmp_path / "cache"
+    proc, _ = cli(tmp_path, f"tracking.uri=sqlite:///{tmp_path}/m.db",
+                  env_extra={"GANBENCH_DATA": str(tmp_path / "data"), "GANBENCH_CACHE": str(cache)})
+    assert proc.returncode == 2, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("ganbench: error:") and "RemainingSamples.cdb" in line and "offset" in line
+    assert not [p for p in cache.rglob("*") if p.is_file() and p.suffix in (".pt", ".npz", ".npy")]
+    assert run_statuses(tmp_path / "m.db") == []
+
+
+def test_missing_data_folder_says_what_is_expected_and_how_to_get_it(tmp_path):
+    proc, _ = cli(tmp_path, f"tracking.uri=sqlite:///{tmp_path}/m.db", env_extra={"GANBENCH_DATA": str(tmp_path / "nowhere")})
+    assert proc.returncode == 2
+    line = proc.stderr.strip().splitlines()[-1]
+    assert "GANBENCH_DATA" in line and "download" in line
+    assert run_statuses(tmp_path / "m.db") == []
+
+
+def test_unreachable_tracking_server_fails_fast_naming_the_uri(tmp_path):
+    proc, seconds = cli(tmp_path, "data.limit=256", "train.batch_size=64", "tracking.uri=http://127.0.0.1:9")
+    assert proc.returncode == 2
+    assert "http://127.0.0.1:9" in proc.stderr.strip().splitlines()[-1]
+    assert seconds < 30
