@@ -1,0 +1,76 @@
+"""Fixtures shared by the test modules: the real data folder and a private cache folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """The real data (hoda/, mnist/, sign_digits/): $GANBENCH_DATA, else ../shared/data next to the project."""
+    explicit = os.environ.get("GANBENCH_DATA")
+    root = Path(explicit).expanduser() if explicit else PROJECT_ROOT.parent / "shared" / "data"
+    if not root.is_absolute():
+        root = PROJECT_ROOT / root  # the Makefile's GANBENCH_DATA is relative to the project root
+    return root.resolve()
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty cache folder for this test, via GANBENCH_CACHE, so nothing touches ~/.cache."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("GANBENCH_CACHE", str(path))
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_environment(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every test (and every subprocess it starts) reads the real data and caches outside ~/.cache.
+
+    The cache is shared by the session so the real Hoda files are decoded once; tests
+    that check caching itself use the per-test ``cache_dir`` fixture instead.
+    """
+    os.environ["GANBENCH_DATA"] = str(data_root)
+    os.environ.setdefault("GANBENCH_CACHE", str(tmp_path_factory.mktemp("ganbench-cache")))
+    os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+
+
+# --- The evaluation stage (tests/test_classifier.py, test_metrics.py, test_evaluate.py) -----------------
+
+# Small enough for the default suite: a classifier trained 1 epoch on 4,000 Hoda images (~95%),
+# 500 scored samples, 2,000 reference and 1,000 held-out images.
+QUICK_EVAL_OVERRIDES = (
+    "eval.num_samples=500",
+    "eval.batch_size=250",
+    "eval.classifier.epochs=1",
+    "eval.classifier.train_limit=4000",
+    "eval.reference_limit=2000",
+    "eval.heldout_limit=1000",
+    "eval.kid_subsets=20",
+    "eval.cas.epochs=1",
+)
+
+
+@pytest.fixture(scope="session")
+def quick_eval_overrides() -> list[str]:
+    """Config overrides that make the evaluation stage test-sized (the classifier is the session's quick one)."""
+    return list(QUICK_EVAL_OVERRIDES)
+
+
+@pytest.fixture(scope="session")
+def quick_classifier(isolated_environment: None, quick_eval_overrides: list[str]):
+    """The session's quick Hoda classifier, trained once into the session cache (a LoadedClassifier)."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from ganbench.classifier import ClassifierSettings, get_classifier, load_splits
+
+    with initialize_config_module("ganbench.conf", version_base="1.3"):
+        cfg = compose("config", overrides=quick_eval_overrides)
+    train, test = load_splits(OmegaConf.to_container(cfg.dataset, resolve=True), None, "test")
+    return get_classifier(train, test, ClassifierSettings.from_config(cfg.eval.classifier))
