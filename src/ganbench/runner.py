@@ -106,9 +106,18 @@ def build(cfg: DictConfig, num_classes: int, device: torch.device, total_steps: 
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     generator, discriminator = build_models(model_cfg, cfg.noise.dim, cfg.dataset.image_size, num_classes, stabilize)
     generator, discriminator = generator.to(device), discriminator.to(device)
+    if cfg.train.channels_last:
+        generator = generator.to(memory_format=torch.channels_last)
+        discriminator = discriminator.to(memory_format=torch.channels_last)
     d_lr, g_lr = learning_rates(cfg.optim, stabilize)
-    d_opt = build_optimizer(discriminator.parameters(), cfg.optim, d_lr)
-    g_opt = build_optimizer(generator.parameters(), cfg.optim, g_lr)
+    fused = bool(cfg.optim.fused)
+    d_opt = build_optimizer(discriminator.parameters(), cfg.optim, d_lr, fused)
+    g_opt = build_optimizer(generator.parameters(), cfg.optim, g_lr, fused)
+    if cfg.train.compile:
+        generator.compile()
+        if not model_cfg.get("gradient_penalty"):
+            # The gradient penalty differentiates through D twice, which compiled graphs do not support.
+            discriminator.compile()
     loss = get_loss(cfg.loss.name)
     instance_noise = None
     if "instance_noise" in stabilize:
@@ -129,9 +138,21 @@ def build(cfg: DictConfig, num_classes: int, device: torch.device, total_steps: 
         penalty=make_penalty(model_cfg),
         after_d_update=make_after_d_update(model_cfg),
         class_weight=float(model_cfg.get("class_loss_weight", 1.0)),
+        autocast=autocast_for(cfg.train.amp, device),
     )
     schedulers = [build_scheduler(opt, cfg.train.lr_schedule, cfg.train.epochs) for opt in (d_opt, g_opt)]
     return Built(step, schedulers, instance_noise, conditional)
+
+
+def autocast_for(amp: Any, device: torch.device) -> Any:
+    """bf16 autocast on CUDA (``train.amp=auto|true``); on the CPU only when asked for (``true``), as it is slower there."""
+    from contextlib import nullcontext
+    from functools import partial
+
+    wanted = amp is True or (amp == "auto" and device.type == "cuda")
+    if not wanted:
+        return nullcontext
+    return partial(torch.autocast, device_type=device.type, dtype=torch.bfloat16)
 
 
 def fixed_inputs(cfg: DictConfig, num_classes: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -278,6 +299,8 @@ def train_run(
     step_fn = built.step
     gen, disc = step_fn.generator, step_fn.discriminator
     images = data.images.to(device)
+    if cfg.train.channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
     labels = data.labels.to(device)
     order = torch.Generator().manual_seed(cfg.seed)
     fixed_z, fixed_labels = fixed_inputs(cfg, data.num_classes, device)

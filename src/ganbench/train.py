@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -83,19 +84,21 @@ class GANStep:
     penalty: Callable[..., Tensor | float] = no_penalty  # e.g. WGAN-GP's gradient penalty
     after_d_update: Callable[[nn.Module], None] = no_op  # e.g. WGAN's weight clipping
     class_weight: float = 1.0  # ACGAN's auxiliary classification loss weight
+    autocast: Callable[[], Any] = nullcontext  # bf16 autocast on CUDA when train.amp asks for it
 
     def discriminator_step(self, real: Tensor, labels: Tensor) -> dict[str, Tensor]:
         n = real.size(0)
         z, fake_labels = self.sample_noise(n), self.sample_labels(n)
-        with torch.no_grad():
+        with torch.no_grad(), self.autocast():
             fake = self.generator(z, fake_labels)
         real_targets, fake_targets = self.targets(n, real.device)
 
-        real_logits, real_classes = self.discriminator(self.perturb(real), labels)
-        fake_logits, fake_classes = self.discriminator(self.perturb(fake), fake_labels)
-        loss = self.loss.d_loss(real_logits, fake_logits, real_targets, fake_targets)
-        loss = loss + self.class_weight * (class_loss(real_classes, labels) + class_loss(fake_classes, fake_labels))
-        loss = loss + self.penalty(self.discriminator, real, fake, labels)
+        with self.autocast():
+            real_logits, real_classes = self.discriminator(self.perturb(real), labels)
+            fake_logits, fake_classes = self.discriminator(self.perturb(fake), fake_labels)
+            loss = self.loss.d_loss(real_logits, fake_logits, real_targets, fake_targets)
+            loss = loss + self.class_weight * (class_loss(real_classes, labels) + class_loss(fake_classes, fake_labels))
+            loss = loss + self.penalty(self.discriminator, real, fake, labels)
 
         self.d_optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -112,11 +115,11 @@ class GANStep:
 
     def generator_step(self, n: int, device: torch.device) -> dict[str, Tensor]:
         z, fake_labels = self.sample_noise(n), self.sample_labels(n)
-        fake = self.generator(z, fake_labels)
-
-        logits, classes = self.discriminator(self.perturb(fake), fake_labels)
-        loss = self.loss.g_loss(logits, self.targets.generator_targets(n, device))
-        loss = loss + self.class_weight * class_loss(classes, fake_labels)
+        with self.autocast():
+            fake = self.generator(z, fake_labels)
+            logits, classes = self.discriminator(self.perturb(fake), fake_labels)
+            loss = self.loss.g_loss(logits, self.targets.generator_targets(n, device))
+            loss = loss + self.class_weight * class_loss(classes, fake_labels)
 
         self.g_optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -125,7 +128,7 @@ class GANStep:
 
     def _read(self, logits: Tensor) -> Tensor:
         """D's mean output as a user reads it: a probability for probability losses, else the raw score."""
-        logits = logits.detach()
+        logits = logits.detach().float()
         return torch.sigmoid(logits).mean() if self.loss.probabilistic else logits.mean()
 
 
@@ -141,17 +144,18 @@ def make_after_d_update(model_cfg: Mapping[str, Any]) -> Callable[[nn.Module], N
     return partial(clip_weights, limit=float(limit)) if limit else no_op
 
 
-def build_optimizer(params: Any, optim_cfg: Mapping[str, Any], lr: float) -> torch.optim.Optimizer:
-    """Adam, RMSprop or SGD with the config's hyperparameters."""
+def build_optimizer(params: Any, optim_cfg: Mapping[str, Any], lr: float, fused: bool = False) -> torch.optim.Optimizer:
+    """Adam, RMSprop or SGD with the config's hyperparameters; ``fused`` uses the single-kernel update where one exists."""
     name = optim_cfg["name"]
     wd = float(optim_cfg.get("weight_decay", 0.0))
+    extra = {"fused": True} if fused else {}
     if name == "adam":
         beta1, beta2 = (float(b) for b in optim_cfg["betas"])
-        return torch.optim.Adam(params, lr=lr, betas=(beta1, beta2), weight_decay=wd)
+        return torch.optim.Adam(params, lr=lr, betas=(beta1, beta2), weight_decay=wd, **extra)
     if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, weight_decay=wd)
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=wd)  # no fused RMSprop in torch
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=float(optim_cfg.get("momentum", 0.0)), weight_decay=wd)
+        return torch.optim.SGD(params, lr=lr, momentum=float(optim_cfg.get("momentum", 0.0)), weight_decay=wd, **extra)
     raise ValueError(f"unknown optimiser {name!r}; choose adam, rmsprop or sgd")
 
 

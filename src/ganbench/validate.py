@@ -61,6 +61,13 @@ def config_problems(cfg: DictConfig) -> list[str]:
     _int_at_least(p, "train.checkpoint_every", t.checkpoint_every, 0)
     _int_at_least(p, "train.keep_checkpoints", t.keep_checkpoints, 1)
     _int_at_least(p, "train.collapse_patience", t.collapse_patience, 0)
+    for key in ("compile", "channels_last"):
+        if not isinstance(t[key], bool):
+            p.append(f"train.{key}={t[key]!r} is invalid: choose true or false")
+    if t.amp not in ("auto", True, False):
+        p.append(f"train.amp={t.amp!r} is invalid: choose auto, true or false")
+    if not isinstance(cfg.optim.fused, bool):
+        p.append(f"optim.fused={cfg.optim.fused!r} is invalid: choose true or false")
     if t.resume not in ("auto", True, False):
         p.append(f"train.resume={t.resume!r} is invalid: choose auto, true or false")
     if t.num_threads is not None:
