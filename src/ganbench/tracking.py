@@ -47,12 +47,49 @@ def git_commit() -> str | None:
         return None
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (relative to the working folder, as SQLite reads it), else None."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri.removeprefix("sqlite:///").split("?", 1)[0]
+    if not path or path == ":memory:":
+        return None
+    return Path(path).expanduser().resolve()
+
+
+@contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Hold an exclusive lock beside a local SQLite store (``<file>-ganbench.lock``); nothing for other stores.
+
+    MLflow creates and migrates the tables of a new SQLite file when a client first opens it, and
+    creates experiments by name; two processes doing either at once collide ("table already exists",
+    a duplicate experiment). Ordinary writes need no lock: MLflow's SQLite sessions wait up to
+    20 s for one another (``PRAGMA busy_timeout``) and each of ganbench's writes is one short batch.
+    """
+    db = sqlite_path(uri)
+    if db is None:
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; parallel sweeps there should use a tracking server
+        yield
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + "-ganbench.lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def make_client(uri: str) -> MlflowClient:
-    """A client for ``uri``; a local SQLite file's folder is created on demand."""
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    """A client for ``uri``; a local SQLite file (and its folder) is created on demand, one process at a time."""
     mlflow.set_tracking_uri(uri)
-    return MlflowClient(tracking_uri=uri)
+    with store_lock(uri):
+        # Building the client builds the store, which creates the tables of a new file.
+        return MlflowClient(tracking_uri=uri)
 
 
 def artifact_location(uri: str, experiment: str) -> str | None:
@@ -71,15 +108,23 @@ def artifact_location(uri: str, experiment: str) -> str | None:
 def experiment_id(client: MlflowClient, name: str) -> str:
     """The id of experiment ``name``, created when missing (safe when several processes race to create it)."""
     exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        return exp.experiment_id
-    try:
-        return client.create_experiment(name, artifact_location=artifact_location(client.tracking_uri, name))
-    except MlflowException:
-        exp = client.get_experiment_by_name(name)
-        if exp is None:
-            raise
-        return exp.experiment_id
+    if exp is None:
+        with store_lock(client.tracking_uri):
+            exp = client.get_experiment_by_name(name)  # another process may have created it while we waited
+            if exp is None:
+                try:
+                    return client.create_experiment(name, artifact_location=artifact_location(client.tracking_uri, name))
+                except MlflowException:
+                    # A tracking server has no file lock: another client created it between our two calls.
+                    exp = client.get_experiment_by_name(name)
+                    if exp is None:
+                        raise
+    if exp.lifecycle_stage == "deleted":
+        raise TrackingError(
+            f"experiment {name!r} is deleted in {client.tracking_uri}; restore it "
+            f"(`mlflow experiments restore --experiment-id {exp.experiment_id}`) or choose another tracking.experiment"
+        )
+    return exp.experiment_id
 
 
 class RunLogger:
@@ -144,7 +189,8 @@ class RunLogger:
 
 def grid_tags(cfg: DictConfig, stabilize_label: str) -> dict[str, str]:
     """The grid's choices for this run, as tags (model, loss, stabilize, dataset, noise, seed)."""
-    return {
+    tags = {"preset": str(cfg.preset)} if cfg.get("preset") else {}
+    return tags | {
         "model": str(cfg.model.name),
         "loss": str(cfg.loss.name),
         "stabilize": stabilize_label,

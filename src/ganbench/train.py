@@ -151,9 +151,12 @@ def build_optimizer(params: Any, optim_cfg: Mapping[str, Any], lr: float, fused:
     extra = {"fused": True} if fused else {}
     if name == "adam":
         beta1, beta2 = (float(b) for b in optim_cfg["betas"])
-        return torch.optim.Adam(params, lr=lr, betas=(beta1, beta2), weight_decay=wd, **extra)
+        return torch.optim.Adam(params, lr=lr, betas=(beta1, beta2), eps=float(optim_cfg.get("eps", 1e-8)), weight_decay=wd, **extra)
     if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, weight_decay=wd)  # no fused RMSprop in torch
+        # No fused RMSprop in torch.
+        return torch.optim.RMSprop(
+            params, lr=lr, alpha=float(optim_cfg.get("alpha", 0.99)), eps=float(optim_cfg.get("eps", 1e-8)), weight_decay=wd
+        )
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=float(optim_cfg.get("momentum", 0.0)), weight_decay=wd, **extra)
     raise ValueError(f"unknown optimiser {name!r}; choose adam, rmsprop or sgd")
