@@ -42,12 +42,15 @@ def isolated_environment(data_root: Path, tmp_path_factory: pytest.TempPathFacto
 
 # --- The evaluation stage (tests/test_classifier.py, test_metrics.py, test_evaluate.py) -----------------
 
-# Small enough for the default suite: a classifier trained 1 epoch on 4,000 Hoda images (~95%),
+# Small enough for the default suite: a narrow classifier trained 1 epoch on 4,000 Hoda images (~90%),
 # 500 scored samples, 2,000 reference and 1,000 held-out images.
 QUICK_EVAL_OVERRIDES = (
     "eval.num_samples=500",
     "eval.batch_size=250",
     "eval.classifier.epochs=1",
+    "eval.classifier.min_steps=0",
+    "eval.classifier.width=16",
+    "eval.classifier.feature_dim=64",
     "eval.classifier.train_limit=4000",
     "eval.reference_limit=2000",
     "eval.heldout_limit=1000",

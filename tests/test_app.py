@@ -126,3 +126,18 @@ def test_cli_trains_on_mnist_and_says_it_used_the_test_split(tmp_path, data_root
     _, runs = runs_of(uri)
     assert runs[0].info.status == "FINISHED" and runs[0].data.tags["dataset"] == "mnist"
     assert "test split" in runs[0].data.params["data.note"]
+
+
+def test_a_run_is_scored_at_the_end_and_every_epoch_when_asked(tmp_path, data_root, quick_classifier, quick_eval_overrides):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    cfg = compose_cfg("model=acgan", f"data.root={data_root}", "data.limit=256", "train.epochs=2", "train.batch_size=64",
+                      "eval.every=1", f"tracking.uri={uri}", f"train.checkpoint_dir={tmp_path}/ck", *quick_eval_overrides)
+    result = run(cfg)
+    assert 0 <= result["metrics"]["gen_accuracy"] <= 1
+    client = MlflowClient(uri)
+    r = client.get_run(result["run_id"])
+    assert r.info.status == "FINISHED"
+    assert {"fid_clf", "kid_clf", "kid_clf_std", "is_clf", "precision_clf", "recall_clf", "gen_accuracy", "intra_fid_clf", "cas"} <= set(r.data.metrics)
+    # A quality curve: scored after epoch 1 and after training, at those steps.
+    assert sorted(m.step for m in client.get_metric_history(r.info.run_id, "fid_clf")) == [4, 8]
+    assert r.data.tags["measured.num_samples"] == "500"

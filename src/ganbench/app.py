@@ -13,6 +13,8 @@ from omegaconf import DictConfig
 from ganbench import validate
 from ganbench.checkpoint import CheckpointDir, config_key
 from ganbench.data import DataError, load_dataset
+from ganbench.evaluate import USER_ERRORS as EVAL_ERRORS
+from ganbench.evaluate import check_eval_config, evaluate_generator
 from ganbench.runner import (
     RESUME_IGNORES,
     Interrupted,
@@ -29,7 +31,7 @@ from ganbench.train import DivergedError
 
 log = logging.getLogger("ganbench")
 
-USER_ERRORS = (validate.ConfigError, DataError, TrackingError)
+USER_ERRORS = (validate.ConfigError, DataError, TrackingError, *EVAL_ERRORS)
 
 
 def find_resume(cfg: DictConfig, client: Any) -> tuple[CheckpointDir, dict[str, Any] | None]:
@@ -65,6 +67,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, Any]:
     Bad config, data or tracking URI raise before any MLflow run exists.
     """
     validate.check(cfg)
+    check_eval_config(cfg)
     if cfg.train.num_threads:
         torch.set_num_threads(cfg.train.num_threads)
     device = resolve_device(cfg.device)
@@ -94,9 +97,19 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, Any]:
         if resume is None:
             record_run_inputs(cfg, data, logger)
         result = train_run(cfg, data, logger, device, checkpoints=checkpoints, resume=resume, stop=stop)
-        log.info("run %s finished: %d steps in %.1f s", logger.run_id, result["steps"], result["seconds"])
+        log.info("run %s trained: %d steps in %.1f s", logger.run_id, result["steps"], result["seconds"])
+        if cfg.eval.enabled:
+            metrics = evaluate_generator(
+                cfg, result["generator"], result["conditional"], data.num_classes, device, logger, step=result["steps"]
+            )
+            result["metrics"] = metrics
     checkpoints.clear()  # finished: the final checkpoint lives in MLflow
-    return {"run_id": logger.run_id, "status": "FINISHED", **{k: result[k] for k in ("steps", "epochs", "seconds")}}
+    return {
+        "run_id": logger.run_id,
+        "status": "FINISHED",
+        **{k: result[k] for k in ("steps", "epochs", "seconds")},
+        "metrics": result.get("metrics", {}),
+    }
 
 
 PARENT_RUN_FILE = "mlflow_parent_run.json"  # written into the sweep folder by ganbench.callbacks.MlflowParentRun

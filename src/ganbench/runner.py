@@ -18,6 +18,7 @@ from torch import nn
 
 from ganbench import __version__
 from ganbench.checkpoint import save_checkpoint
+from ganbench.evaluate import eval_due, evaluate_generator
 from ganbench.losses import get_loss
 from ganbench.models import build_models, is_conditional, keras_param_count
 from ganbench.noise import sample_noise
@@ -373,6 +374,10 @@ def train_run(
             grid = sample_grid(generate(gen, fixed_z, fixed_labels), nrow=SAMPLES_PER_CLASS)
             frames.append(grid)
             logger.log_image_file(grid, f"samples/epoch_{state.epoch:03d}.png")
+        last = state.epoch >= cfg.train.epochs or (cfg.train.max_steps is not None and state.step >= cfg.train.max_steps)
+        if eval_due(cfg, state.epoch) and not last:  # the final evaluation runs after training
+            evaluate_generator(cfg, gen, built.conditional, data.num_classes, device, logger, step=state.step)
+            gen.train()
         save_resume_checkpoint(state)
 
     with ProgressBar(steps, cfg.train.epochs, run_name(cfg)) as bar:

@@ -62,9 +62,10 @@ def store_lock(uri: str) -> Iterator[None]:
     """Hold an exclusive lock beside a local SQLite store (``<file>-ganbench.lock``); nothing for other stores.
 
     MLflow creates and migrates the tables of a new SQLite file when a client first opens it, and
-    creates experiments by name; two processes doing either at once collide ("table already exists",
-    a duplicate experiment). Ordinary writes need no lock: MLflow's SQLite sessions wait up to
-    20 s for one another (``PRAGMA busy_timeout``) and each of ganbench's writes is one short batch.
+    creates experiments by name; two processes doing either at once collide (the migrations fail with
+    "duplicate column name"; an experiment is created twice). Ordinary writes need no lock: MLflow's
+    SQLite sessions wait up to 20 s for one another (``PRAGMA busy_timeout``) and each of ganbench's
+    writes is one short batch.
     """
     db = sqlite_path(uri)
     if db is None:

@@ -1,0 +1,101 @@
+"""The evaluation stage's cost and the auxiliary classifier's quality on Hoda.
+
+Trains (or finds in the cache) the default classifier and reports its training time and its accuracy
+on 'Test 20000.cdb' (target >= 99.3%), then times a full evaluation of a conditional generator with
+10,000 samples (target <= 60 s on 2 CPU cores): cold (real features and the real-data reference run
+computed) and warm (what every later run pays). The generator is a freshly initialised cgan_conv: the
+timing does not depend on how well it was trained.
+
+Run: .venv/bin/python benchmarks/eval_speed.py [--fresh] [--num-samples 10000] [--threads 2]
+(--fresh trains the classifier into a temporary cache instead of reusing $GANBENCH_CACHE's).
+Figures come last as `name: value` lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+
+from ganbench.classifier import ClassifierSettings, get_classifier, load_splits
+from ganbench.models import build_models
+from ganbench.tracking import make_client, mlflow_run
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process so far (all its threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fresh", action="store_true", help="train the classifier anew in a temporary cache")
+    parser.add_argument("--num-samples", type=int, default=10_000)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the target is for 2 cores)")
+    parser.add_argument("--dataset", default="hoda")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="[%(name)s] %(levelname)s %(message)s")
+    logging.getLogger("ganbench.evaluate").setLevel(logging.INFO)  # its per-phase timings
+    torch.set_num_threads(args.threads)
+    scratch = tempfile.TemporaryDirectory()
+    if args.fresh:
+        os.environ["GANBENCH_CACHE"] = str(Path(scratch.name) / "cache")
+
+    from ganbench.evaluate import evaluate_generator  # after GANBENCH_CACHE is settled
+
+    overrides = [
+        f"dataset={args.dataset}",
+        "model=cgan_conv",
+        f"eval.num_samples={args.num_samples}",
+        f"tracking.uri=sqlite:///{Path(scratch.name) / 'mlflow.db'}",
+        "tracking.experiment=eval-benchmark",
+    ]
+    with initialize_config_module("ganbench.conf", version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    device = torch.device("cpu")
+
+    # 1. The classifier: trained now (timed by its own meta) or found in the cache.
+    train, test = load_splits(OmegaConf.to_container(cfg.dataset), cfg.data.root, cfg.eval.heldout_split)
+    started = time.perf_counter()
+    loaded = get_classifier(train, test, ClassifierSettings.from_config(cfg.eval.classifier), device)
+    trained_now = time.perf_counter() - started > 5
+    train_seconds = float(loaded.meta.get("train_seconds", float("nan")))
+
+    # 2. A full evaluation: cold (real features + reference run), then warm (the per-run cost).
+    generator, _ = build_models(OmegaConf.to_container(cfg.model, resolve=True), cfg.noise.dim, cfg.dataset.image_size, train.num_classes)
+    client = make_client(cfg.tracking.uri)
+    timings, cpu = [], []
+    for attempt in ("cold", "warm"):
+        with mlflow_run(client, cfg.tracking.experiment, f"eval-speed-{attempt}", {"benchmark": "eval_speed"}) as logger:
+            started, cpu_started = time.perf_counter(), cpu_seconds()
+            metrics = evaluate_generator(cfg, generator, True, train.num_classes, device, logger, step=0)
+            timings.append(time.perf_counter() - started)
+            cpu.append(cpu_seconds() - cpu_started)
+    reference = client.search_runs([client.get_experiment_by_name(cfg.tracking.experiment).experiment_id], "tags.reference = 'real'")[0]
+
+    print()
+    # Other processes on the machine slow every figure down: the load average says how busy it was.
+    print(f"platform: {platform.platform()}, torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    print(f"classifier: {loaded.path} ({'trained now' if trained_now else 'from cache'}; {loaded.meta.get('train_images')} train images)")
+    print("real-data reference (held-out vs train): " + "  ".join(f"{k}={v:.4g}" for k, v in sorted(reference.data.metrics.items())))
+    print("generator metrics (untrained cgan_conv): " + "  ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items())))
+    print(f"classifier_train_seconds: {train_seconds:.1f}")
+    print(f"classifier_test_accuracy: {loaded.test_accuracy:.4f}")
+    print(f"eval_10k_cold_seconds: {timings[0]:.1f}")
+    print(f"eval_10k_cpu_seconds: {cpu[1]:.1f}")
+    print(f"eval_10k_seconds: {timings[1]:.1f}")
+    scratch.cleanup()
+
+
+if __name__ == "__main__":
+    main()

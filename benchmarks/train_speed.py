@@ -1,0 +1,176 @@
+"""Training speed: ganbench's trainer vs a bare PyTorch loop, FLOP efficiency, speed options, batch scaling.
+
+Run: .venv/bin/python benchmarks/train_speed.py [--quick]. Figures come last as `name: value` lines.
+Every figure is a ratio or a rate measured in this one run (interleaved where two things are compared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_module
+from torch.utils.flop_counter import FlopCounterMode
+
+from ganbench.data import load_dataset
+from ganbench.models import build_models
+from ganbench.runner import build, train_run
+from ganbench.tracking import make_client, mlflow_run
+from omegaconf import OmegaConf
+
+
+def compose_cfg(*overrides: str):
+    with initialize_config_module("ganbench.conf", version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+def bare_dcgan_seconds(cfg, images: torch.Tensor, steps: int, batch: int) -> float:
+    """The same DCGAN trained by the plainest loop we can write: no hooks, no logging."""
+    torch.manual_seed(0)
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    G, D = build_models(model_cfg, cfg.noise.dim, cfg.dataset.image_size, 10)
+    g_opt = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    d_opt = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    ones, zeros = torch.ones(batch), torch.zeros(batch)
+    n = images.size(0)
+    start = time.perf_counter()
+    done = 0
+    while done < steps:
+        order = torch.randperm(n)
+        for i in range(n // batch):
+            real = images[order[i * batch : (i + 1) * batch]]
+            labels = torch.zeros(batch, dtype=torch.long)
+            z = torch.randn(batch, cfg.noise.dim)
+            with torch.no_grad():
+                fake = G(z, labels)
+            d_loss = F.binary_cross_entropy_with_logits(D(real, labels)[0], ones) + F.binary_cross_entropy_with_logits(
+                D(fake, labels)[0], zeros
+            )
+            d_opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            d_opt.step()
+            z = torch.randn(batch, cfg.noise.dim)
+            g_loss = F.binary_cross_entropy_with_logits(D(G(z, labels), labels)[0], ones)
+            g_opt.zero_grad(set_to_none=True)
+            g_loss.backward()
+            g_opt.step()
+            float(d_loss), float(g_loss)  # the bare loop reads its losses too, as any loop that prints them does
+            done += 1
+            if done == steps:
+                break
+    return time.perf_counter() - start
+
+
+def harness_seconds(cfg, data, tmp: Path) -> tuple[float, int]:
+    """ganbench's own trainer with its default MLflow logging into a fresh SQLite store."""
+    client = make_client(f"sqlite:///{tmp}/bench-{time.monotonic_ns()}.db")
+    with mlflow_run(client, "bench", "harness", {}) as logger:
+        result = train_run(cfg, data, logger, torch.device("cpu"))
+    return result["seconds"], result["steps"]
+
+
+def matmul_peak_flops(size: int = 2048, repeats: int = 10) -> float:
+    """The machine's measured float32 matmul rate (best of a few), our yardstick for 'peak'."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def step_flops(cfg, batch: int) -> int:
+    """FLOPs of one training step (D update + G update), counted by torch.utils.flop_counter."""
+    built = build(cfg, 10, torch.device("cpu"), total_steps=1)
+    real = torch.randn(batch, 1, cfg.dataset.image_size, cfg.dataset.image_size)
+    labels = torch.zeros(batch, dtype=torch.long)
+    with FlopCounterMode(display=False) as counter:
+        built.step.discriminator_step(real, labels)
+        built.step.generator_step(batch, torch.device("cpu"))
+    return counter.get_total_flops()
+
+
+def step_rate(cfg, images: torch.Tensor, labels: torch.Tensor, batch: int, steps: int) -> float:
+    """Generator steps per second of GANStep alone (no hooks) after a warm-up."""
+    torch.manual_seed(0)
+    built = build(cfg, 10, torch.device("cpu"), total_steps=steps)
+    if cfg.train.channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    for i in range(3):  # warm-up (and compilation when train.compile=true)
+        built.step.discriminator_step(images[:batch], labels[:batch])
+        built.step.generator_step(batch, torch.device("cpu"))
+    start = time.perf_counter()
+    for i in range(steps):
+        j = (i * batch) % (images.size(0) - batch)
+        built.step.discriminator_step(images[j : j + batch], labels[j : j + batch])
+        out = built.step.generator_step(batch, torch.device("cpu"))
+        out["g_loss"].item()
+    return steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke test of the script)")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    steps = 20 if args.quick else 80
+    batch = 128
+    data = load_dataset("hoda", "train", image_size=28, limit=batch * steps)
+    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads; DCGAN on {data.images.size(0)} Hoda images, batch {batch}")
+
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        # 1. Harness overhead, interleaved: bare, harness, bare, harness, ...
+        cfg = compose_cfg(f"train.batch_size={batch}", "train.epochs=1", f"train.max_steps={steps}", "train.checkpoint_every=0",
+                          f"train.checkpoint_dir={tmp}/ck", "eval.enabled=false")
+        ratios = []
+        for r in range(args.rounds):
+            bare = bare_dcgan_seconds(cfg, data.images, steps, batch)
+            harness, done = harness_seconds(cfg, data, Path(tmp))
+            assert done == steps
+            ratios.append(bare / harness)  # = harness images/s / bare images/s
+            print(f"round {r}: bare {steps * batch / bare:,.0f} img/s, ganbench {steps * batch / harness:,.0f} img/s")
+        figures["harness_vs_bare"] = statistics.median(ratios)
+        figures["harness_images_per_s"] = steps * batch / harness
+
+    # 2. FLOP efficiency of the step against the measured matmul peak.
+    cfg = compose_cfg(f"train.batch_size={batch}")
+    flops = step_flops(cfg, batch)
+    peak = matmul_peak_flops()
+    rate = step_rate(cfg, data.images, data.labels, batch, steps)
+    figures["step_gflops"] = flops / 1e9
+    figures["matmul_peak_gflops_per_s"] = peak / 1e9
+    figures["step_flops_fraction_of_peak"] = flops * rate / peak
+
+    # 3. Speed options, each against the default step in the same run (interleaved pairs).
+    options = {"fused_adam": ["optim.fused=true"], "channels_last": ["train.channels_last=true"],
+               "bf16_autocast_cpu": ["train.amp=true"], "compile": ["train.compile=true"]}
+    for name, overrides in options.items():
+        base, fast = [], []
+        for _ in range(2):
+            base.append(step_rate(compose_cfg(f"train.batch_size={batch}"), data.images, data.labels, batch, steps // 2))
+            fast.append(step_rate(compose_cfg(f"train.batch_size={batch}", *overrides), data.images, data.labels, batch, steps // 2))
+        figures[f"{name}_speedup"] = statistics.median(fast) / statistics.median(base)
+    figures["compile_speedup"] = figures.pop("compile_speedup")
+
+    # 4. Images/s against batch size.
+    for b in (32, 64, 128, 256, 512):
+        figures[f"images_per_s_batch_{b}"] = b * step_rate(compose_cfg(f"train.batch_size={b}"), data.images, data.labels, b, max(5, steps * 128 // b // 2))
+
+    print()
+    for name, value in figures.items():
+        print(f"{name}: {value:.4g}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""``make demo`` / ``python -m ganbench.demo``: the whole product in small, in a few minutes on 2 CPU cores.
+
+1. the ``smoke`` grid (2 models x 2 tricks x 2 seeds on Hoda, ``conf/sweep/smoke.yaml``) as one
+   multirun: one MLflow parent run, eight child runs with their samples, losses and evaluation;
+2. the leaderboard of that sweep (``ganbench.report``), logged to its parent run;
+3. where the report is, and the ``mlflow ui`` command that shows the runs.
+
+Options (key=value): ``tracking.uri`` (default ``sqlite:///mlflow.db``), ``experiment`` (default
+``demo``), ``out`` (default ``reports/demo``); anything else is passed to the sweep as an override,
+e.g. ``python -m ganbench.demo hydra/launcher=joblib hydra.launcher.n_jobs=2``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from ganbench.app import PARENT_RUN_FILE
+
+METRIC = "fid_clf"
+
+
+def parse_args(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """Demo options and the overrides left for the sweep."""
+    options = {"tracking.uri": "sqlite:///mlflow.db", "experiment": "demo", "out": "reports/demo"}
+    overrides = []
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if sep and key in options:
+            options[key] = value
+        else:
+            overrides.append(arg)
+    return options, overrides
+
+
+def score_unscored_runs(uri: str, experiment: str, parent_run_id: str, overrides: Sequence[str]) -> None:
+    """Evaluate the sweep's finished runs that have no ``fid_clf`` yet, with the smoke grid's eval settings.
+
+    Training runs score themselves once evaluation is part of ``ganbench.app.run``; until then (or
+    with ``eval.enabled=false``) this gives the leaderboard its metrics. A failure is reported, not fatal:
+    the report then says which metrics are missing.
+    """
+    from hydra import compose, initialize_config_module
+
+    from ganbench.callbacks import child_runs
+    from ganbench.tracking import make_client
+
+    client = make_client(uri)
+    todo = [r for r in child_runs(client, parent_run_id) if r.info.status == "FINISHED" and METRIC not in r.data.metrics]
+    if not todo:
+        return
+    try:
+        from ganbench.evaluate import evaluate_run
+
+        with initialize_config_module("ganbench.conf", version_base="1.3"):
+            cfg = compose("config", overrides=["sweep=smoke", f"tracking.uri={uri}", f"tracking.experiment={experiment}",
+                                               *[o for o in overrides if not o.startswith(("hydra", "+hydra"))]])
+        if not cfg.eval.enabled:
+            return
+        print(f"ganbench.demo: scoring {len(todo)} run(s) that have no {METRIC} yet", flush=True)
+        for run in sorted(todo, key=lambda r: r.info.run_name or r.info.run_id):
+            metrics = evaluate_run(cfg, client, run.info.run_id)
+            print(f"  {run.info.run_name}: {METRIC}={metrics.get(METRIC, float('nan')):.4g}", flush=True)
+    except Exception as exc:  # the report still runs and names what is missing
+        print(f"ganbench.demo: warning: evaluation failed ({type(exc).__name__}: {exc}); the report will say which metrics are missing", file=sys.stderr)
+
+
+def ui_command(uri: str) -> str:
+    """The ``mlflow ui`` command for this store, with this interpreter (the venv's) and paths relative to here."""
+    if not uri.startswith("sqlite:///"):
+        return f"open {uri} (the tracking server's UI)"
+    here = Path.cwd()
+
+    def shown(path: Path) -> Path:
+        return path.relative_to(here) if path.is_relative_to(here) else path
+
+    db = Path(uri.removeprefix("sqlite:///")).expanduser().resolve()
+    return f"{shown(Path(sys.executable).absolute())} -m mlflow ui --backend-store-uri sqlite:///{shown(db)}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    started = time.perf_counter()
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a bar per downloaded artifact otherwise
+    options, overrides = parse_args(list(sys.argv[1:] if argv is None else argv))
+    uri, experiment = options["tracking.uri"], options["experiment"]
+    sweep_dir = Path("multirun") / "demo" / time.strftime("%Y-%m-%d_%H-%M-%S")
+    command = [
+        sys.executable, "-m", "ganbench", "-m", "sweep=smoke",
+        f"tracking.uri={uri}", f"tracking.experiment={experiment}", f"hydra.sweep.dir={sweep_dir}", *overrides,
+    ]
+    print("ganbench.demo: " + " ".join(command[1:]), flush=True)
+    status = subprocess.run(command).returncode
+    parent_file = sweep_dir / PARENT_RUN_FILE
+    if not parent_file.is_file():
+        print(f"ganbench.demo: error: the sweep did not start (exit status {status}); see the messages above", file=sys.stderr)
+        return status or 1
+    parent = json.loads(parent_file.read_text())["run_id"]
+    if status != 0:
+        print(f"ganbench.demo: warning: the sweep exited with status {status}; reporting what it recorded", file=sys.stderr)
+
+    score_unscored_runs(uri, experiment, parent, overrides)
+
+    from ganbench import report
+
+    code = report.main([f"parent={parent}", f"experiment={experiment}", f"tracking.uri={uri}", f"metric={METRIC}", f"out={options['out']}"])
+    minutes, seconds = divmod(int(time.perf_counter() - started), 60)
+    print()
+    print(f"ganbench.demo: done in {minutes} min {seconds:02d} s")
+    print(f"  leaderboard:  {(Path(options['out']) / 'leaderboard.html').resolve()}  (and leaderboard.md, leaderboard.csv)")
+    print(f"  the runs:     {ui_command(uri)}   then open http://127.0.0.1:5000, experiment '{experiment}'")
+    return code or status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

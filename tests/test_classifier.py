@@ -1,0 +1,242 @@
+"""The auxiliary classifier: the network, its files, its cache and MLflow run, and its use as a feature extractor."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch_fidelity
+from mlflow.tracking import MlflowClient
+
+from ganbench.classifier import (
+    ClassifierError,
+    ClassifierSettings,
+    DigitClassifier,
+    augment,
+    classifier_key,
+    get_classifier,
+    load_classifier,
+    load_splits,
+    log_classifier_run,
+    save_classifier,
+    to_uint8,
+    to_unit,
+)
+from ganbench.metrics import CLASSIFIER_EXTRACTOR, UInt8Images, create_extractor, feature_statistics, frechet_distance
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+HODA = {"name": "hoda", "image_size": 28, "download": False}
+
+
+@pytest.fixture(scope="module")
+def hoda():
+    return load_splits(HODA, None, "test")
+
+
+@pytest.mark.parametrize("size", [28, 32])
+def test_classifier_shapes(size):
+    model = DigitClassifier(image_size=size, width=8, feature_dim=24).eval()
+    x = torch.rand(3, 1, size, size) * 2 - 1
+    feats, logits = model.features_and_logits(x)
+    assert feats.shape == (3, 24) and logits.shape == (3, 10)
+    assert torch.allclose(model(x), logits)
+
+
+def test_uint8_round_trip_is_exact_for_dataset_pixels():
+    pixels = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16)
+    assert torch.equal(to_uint8(to_unit(pixels)), pixels)
+    assert to_uint8(torch.tensor([-2.0, -1.0, 1.0, 3.0])).tolist() == [0, 0, 255, 255]
+
+
+def test_augment_keeps_shape_and_background():
+    images = -torch.ones(4, 1, 28, 28)
+    images[:, :, 10:18, 10:18] = 1
+    out = augment(images, ClassifierSettings(), torch.Generator().manual_seed(0))
+    assert out.shape == images.shape
+    assert torch.allclose(out[:, :, :3, :], torch.full_like(out[:, :, :3, :], -1.0), atol=1e-6)
+    assert not torch.equal(out, images)
+    assert torch.equal(augment(images, ClassifierSettings(rotation_deg=0, scale=0, shift_px=0), torch.Generator()), images)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    model = DigitClassifier(width=4, feature_dim=8).eval()
+    path = save_classifier(tmp_path / "c.pt", model, {"dataset": "hoda", "image_size": 28, "test_accuracy": 0.5})
+    loaded = load_classifier(path)
+    x = torch.rand(2, 1, 28, 28) * 2 - 1
+    assert torch.allclose(loaded.model(x), model(x))
+    assert loaded.test_accuracy == 0.5 and len(loaded.sha256) == 64
+    assert not any(p.requires_grad for p in loaded.model.parameters())
+    assert not list(tmp_path.glob(".*.tmp"))  # the atomic write left no temp file
+
+
+class NotATensor:
+    pass
+
+
+@pytest.mark.parametrize(
+    "write, match",
+    [
+        (lambda p: torch.save({"state_dict": {}}, p), "not a ganbench classifier"),
+        (lambda p: p.write_bytes(b"plain text, not torch"), "not a readable ganbench classifier"),
+        (lambda p: torch.save({"format": "ganbench-classifier", "version": 1, "x": NotATensor()}, p), "weights_only"),
+        (lambda p: torch.save({"format": "ganbench-classifier", "version": 99}, p), "version 99"),
+        (lambda p: torch.save({"format": "ganbench-classifier", "version": 1, "arch": {"width": 4}, "state_dict": {}}, p), "do not fit"),
+    ],
+)
+def test_load_refuses_foreign_and_damaged_files(tmp_path, write, match):
+    path = tmp_path / "bad.pt"
+    write(path)
+    with pytest.raises(ClassifierError, match=match) as info:
+        load_classifier(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message and "retrain" in message
+
+
+def test_load_refuses_a_truncated_file(tmp_path):
+    good = save_classifier(tmp_path / "c.pt", DigitClassifier(width=4, feature_dim=8), {})
+    data = good.read_bytes()
+    good.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ClassifierError, match="not a readable"):
+        load_classifier(good)
+
+
+def test_cache_key_depends_on_settings_and_seed(hoda):
+    train, _ = hoda
+    base = classifier_key(train, ClassifierSettings())
+    assert base == classifier_key(train, ClassifierSettings())
+    assert base != classifier_key(train, ClassifierSettings(seed=1))
+    assert base != classifier_key(train, ClassifierSettings(epochs=2))
+
+
+def test_quick_classifier_learns_hoda_and_is_cached(quick_classifier, hoda):
+    train, test = hoda
+    assert quick_classifier.test_accuracy > 0.85
+    assert quick_classifier.meta["dataset"] == "hoda" and quick_classifier.meta["train_images"] == 4000
+    assert quick_classifier.path.parent.name == "classifiers" and quick_classifier.path.is_file()
+    again = get_classifier(train, test, ClassifierSettings(**{**quick_classifier.meta["settings"]}))
+    assert again.sha256 == quick_classifier.sha256 and again.path == quick_classifier.path
+
+
+def test_damaged_cache_file_is_retrained_with_a_warning(hoda, cache_dir, caplog):
+    train, test = hoda
+    settings = ClassifierSettings(epochs=1, train_limit=256, width=4, feature_dim=8, batch_size=64)
+    first = get_classifier(train, test, settings)
+    first.path.write_bytes(b"damaged")
+    from ganbench import classifier as module
+
+    module._LOADED.clear()  # forget the in-process copy, as a new process would
+    with caplog.at_level(logging.WARNING):
+        second = get_classifier(train, test, settings)
+    assert "retraining" in caplog.text
+    assert load_classifier(second.path).meta["train_images"] == 256
+
+
+def test_explicit_path_must_match_the_dataset(hoda, tmp_path):
+    train, test = hoda
+    path = save_classifier(tmp_path / "m.pt", DigitClassifier(width=4, feature_dim=8), {"dataset": "mnist", "image_size": 28})
+    with pytest.raises(ClassifierError, match="not hoda"):
+        get_classifier(train, test, ClassifierSettings(), path=path)
+
+
+def test_classifier_run_is_logged_once(quick_classifier, tmp_path):
+    from ganbench.tracking import make_client
+
+    client = make_client(f"sqlite:///{tmp_path}/mlflow.db")
+    run_id = log_classifier_run(client, "clf", quick_classifier, "cache")
+    assert log_classifier_run(client, "clf", quick_classifier, "cache") == run_id
+    runs = client.search_runs([client.get_experiment_by_name("clf").experiment_id])
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.data.tags["role"] == "classifier" and run.data.tags["classifier_sha256"] == quick_classifier.sha256
+    assert run.data.metrics["test_accuracy"] == pytest.approx(quick_classifier.test_accuracy)
+    assert [a.path for a in client.list_artifacts(run_id, "classifier")] == [f"classifier/{quick_classifier.path.name}"]
+
+
+def random_subset(images: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    return images[torch.randperm(images.size(0), generator=torch.Generator().manual_seed(seed))[:n]]
+
+
+def test_classifier_features_through_torch_fidelity_separate_real_from_noise(quick_classifier, hoda):
+    train, test = hoda
+    real_a = UInt8Images(to_uint8(random_subset(test.images, 600, 0)))
+    real_b = UInt8Images(to_uint8(random_subset(train.images, 600, 1)))
+    noise = UInt8Images(torch.randint(0, 256, (600, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(2)))
+    common = dict(
+        feature_extractor=CLASSIFIER_EXTRACTOR,
+        feature_extractor_weights_path=str(quick_classifier.path),
+        fid=True,
+        cuda=False,
+        cache=False,  # torch-fidelity's cache key ignores the extractor's weights
+        verbose=False,
+        save_cpu_ram=True,
+    )
+    real_vs_real = torch_fidelity.calculate_metrics(input1=real_a, input2=real_b, **common)["frechet_inception_distance"]
+    real_vs_noise = torch_fidelity.calculate_metrics(input1=noise, input2=real_b, **common)["frechet_inception_distance"]
+    assert real_vs_real < 0.05 * real_vs_noise
+    assert real_vs_real < 5
+
+    # The same number from ganbench's own path: extractor from the registry, frechet_distance on its features.
+    extractor = create_extractor(CLASSIFIER_EXTRACTOR, str(quick_classifier.path))
+    with torch.no_grad():
+        fa = extractor(real_a.images)[0]
+        fb = extractor(real_b.images)[0]
+    ours = frechet_distance(*feature_statistics(fa), *feature_statistics(fb))
+    assert ours == pytest.approx(real_vs_real, rel=1e-4)
+
+
+def test_cli_finds_the_cached_classifier_and_logs_its_run(quick_classifier, quick_eval_overrides, tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    overrides = [o for o in quick_eval_overrides if o.startswith("eval.classifier.")]
+    out = subprocess.run(
+        [sys.executable, "-m", "ganbench.classifier", "dataset=hoda", f"tracking.uri={uri}", f"hydra.run.dir={tmp_path}/hydra", *overrides],
+        capture_output=True, text=True, cwd=PROJECT_ROOT, env=dict(os.environ), timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert f"sha256: {quick_classifier.sha256}" in out.stdout
+    assert "test_accuracy: " in out.stdout
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("ganbench").experiment_id], "tags.role = 'classifier'")
+    assert len(runs) == 1 and runs[0].data.tags["source"] == "cache"
+
+
+def test_command_refuses_a_bad_classifier_file_in_one_line(tmp_path):
+    from hydra import compose, initialize_config_module
+
+    from ganbench.classifier import _main
+
+    bad = tmp_path / "bad.pt"
+    bad.write_text("nope")
+    with initialize_config_module("ganbench.conf", version_base="1.3"):
+        cfg = compose("classifier", overrides=[f"eval.classifier.path={bad}", f"tracking.uri=sqlite:///{tmp_path}/m.db"])
+    with pytest.raises(ClassifierError) as info:
+        _main(cfg)  # the command prints this one line as `ganbench.classifier: error: ...` and exits 2
+    assert "\n" not in str(info.value) and str(bad) in str(info.value)
+
+
+def test_classifier_config_reuses_the_dataset_group_and_eval_settings():
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module("ganbench.conf", version_base="1.3"):
+        cfg = compose("classifier", overrides=["dataset=sign_digits"])
+    assert cfg.dataset.name == "sign_digits" and cfg.dataset.image_size == 32
+    assert cfg.eval.classifier.epochs == 6 and cfg.tracking.experiment == "ganbench"
+
+
+def test_held_out_overlap_is_judged_by_content():
+    from ganbench.classifier import same_images
+    from ganbench.data import DigitData
+
+    def split(images, labels, name):
+        files = [{"path": "/data/sign_digits/Dataset", "sha256": "same-folder"}]  # both splits of one folder
+        return DigitData(images, labels, 10, "sign_digits", name, 8, files)
+
+    images, labels = torch.rand(6, 1, 8, 8), torch.arange(6)
+    assert same_images(split(images, labels, "train"), split(images.clone(), labels.clone(), "test"))
+    assert not same_images(split(images, labels, "train"), split(images[:3], labels[:3], "test"))
+    mnist_train, mnist_test = load_splits({"name": "mnist", "image_size": 28}, None, "test")
+    assert same_images(mnist_train, mnist_test) == (mnist_train.note != "")  # train falls back to test without train files
