@@ -141,3 +141,27 @@ def test_a_run_is_scored_at_the_end_and_every_epoch_when_asked(tmp_path, data_ro
     # A quality curve: scored after epoch 1 and after training, at those steps.
     assert sorted(m.step for m in client.get_metric_history(r.info.run_id, "fid_clf")) == [4, 8]
     assert r.data.tags["measured.num_samples"] == "500"
+
+
+def test_the_users_sweep_trains_four_runs_whose_targets_are_smoothed_or_flipped(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = cli("-m", "model=dcgan,wgan", "stabilize=smooth,noisy", "data.limit=320", "train.batch_size=32", "train.epochs=1",
+               "eval.enabled=false", f"tracking.uri={uri}", f"train.checkpoint_dir={tmp_path}/ck",
+               f"hydra.sweep.dir={tmp_path}/multirun", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    client, runs = runs_of(uri)
+    children = [r for r in runs if r.data.tags.get("role") != "sweep"]
+    assert len(children) == 4 and all(r.info.status == "FINISHED" for r in children)
+    by_choice = {(r.data.tags["model"], r.data.tags["stabilize"]): r for r in children}
+    assert set(by_choice) == {("dcgan", "smooth"), ("dcgan", "noisy"), ("wgan", "smooth"), ("wgan", "noisy")}
+    assert by_choice["wgan", "smooth"].data.tags["loss"] == "wasserstein"
+
+    def targets(model, trick, key):
+        return {round(m.value, 6) for m in client.get_metric_history(by_choice[model, trick].info.run_id, key)}
+
+    # Smoothing: the real target has magnitude 0.9 under BCE (0/1 targets) and Wasserstein (+-1 targets).
+    assert targets("dcgan", "smooth", "d_target_real") == {0.9} and targets("dcgan", "smooth", "d_target_fake") == {0.0}
+    assert targets("wgan", "smooth", "d_target_real") == {0.9} and targets("wgan", "smooth", "d_target_fake") == {-1.0}
+    # Noisy labels: round(0.05 * 32) = 2 of each batch's 32 targets are flipped to the other side.
+    assert targets("dcgan", "noisy", "d_target_real") == {30 / 32} and targets("dcgan", "noisy", "d_target_fake") == {2 / 32}
+    assert targets("wgan", "noisy", "d_target_real") == {28 / 32} and targets("wgan", "noisy", "d_target_fake") == {-28 / 32}
