@@ -11,7 +11,6 @@ trains (or finds) it from the command line.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -26,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganbench.locks import file_lock
+from ganbench.progress import progress_bar
 from ganbench.data import DataError, DigitData, cache_root, load_dataset
 from ganbench.data.cache import atomic_write, cache_key, file_sha256
 
@@ -139,28 +140,6 @@ def augment(images: Tensor, settings: ClassifierSettings, generator: torch.Gener
     grid = F.affine_grid(theta.to(images.device), list(images.shape), align_corners=False)
     # Shift to [0, 2] so zero padding equals the background, then back.
     return F.grid_sample(images + 1, grid, align_corners=False, padding_mode="zeros") - 1
-
-
-@contextlib.contextmanager
-def progress_bar(description: str, total: int) -> Iterator[Callable[..., None]]:
-    """A rich progress bar; yields ``advance(n=1, status="")``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    task = progress.add_task(description, total=total, status="")
-
-    def advance(n: int = 1, status: str = "") -> None:
-        progress.update(task, advance=n, status=status)
-
-    with progress:
-        yield advance
 
 
 BatchSource = Callable[[int], Iterable[tuple[Tensor, Tensor]]]
@@ -332,23 +311,6 @@ def classifier_path(dataset: str, image_size: int, key: str) -> Path:
     return cache_root() / "classifiers" / f"{dataset}-{image_size}-{key}.pt"
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock beside ``path``, so parallel sweep jobs train one classifier, not one each."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: atomic writes still keep the file whole
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def same_images(a: DigitData, b: DigitData) -> bool:
     """Whether two splits hold the same images (MNIST without its training split: train is test).
 
@@ -454,7 +416,7 @@ def get_classifier(
         loaded = _LOADED.get(str(target))
         source = "cache"
         if loaded is None:
-            with _file_lock(target):
+            with file_lock(target.with_name(target.name + ".lock")):  # parallel sweep jobs train one classifier, not one each
                 if target.is_file():
                     try:
                         loaded = load_classifier(target)

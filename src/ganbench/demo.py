@@ -38,38 +38,6 @@ def parse_args(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
     return options, overrides
 
 
-def score_unscored_runs(uri: str, experiment: str, parent_run_id: str, overrides: Sequence[str]) -> None:
-    """Evaluate the sweep's finished runs that have no ``fid_clf`` yet, with the smoke grid's eval settings.
-
-    Training runs score themselves once evaluation is part of ``ganbench.app.run``; until then (or
-    with ``eval.enabled=false``) this gives the leaderboard its metrics. A failure is reported, not fatal:
-    the report then says which metrics are missing.
-    """
-    from hydra import compose, initialize_config_module
-
-    from ganbench.callbacks import child_runs
-    from ganbench.tracking import make_client
-
-    client = make_client(uri)
-    todo = [r for r in child_runs(client, parent_run_id) if r.info.status == "FINISHED" and METRIC not in r.data.metrics]
-    if not todo:
-        return
-    try:
-        from ganbench.evaluate import evaluate_run
-
-        with initialize_config_module("ganbench.conf", version_base="1.3"):
-            cfg = compose("config", overrides=["sweep=smoke", f"tracking.uri={uri}", f"tracking.experiment={experiment}",
-                                               *[o for o in overrides if not o.startswith(("hydra", "+hydra"))]])
-        if not cfg.eval.enabled:
-            return
-        print(f"ganbench.demo: scoring {len(todo)} run(s) that have no {METRIC} yet", flush=True)
-        for run in sorted(todo, key=lambda r: r.info.run_name or r.info.run_id):
-            metrics = evaluate_run(cfg, client, run.info.run_id)
-            print(f"  {run.info.run_name}: {METRIC}={metrics.get(METRIC, float('nan')):.4g}", flush=True)
-    except Exception as exc:  # the report still runs and names what is missing
-        print(f"ganbench.demo: warning: evaluation failed ({type(exc).__name__}: {exc}); the report will say which metrics are missing", file=sys.stderr)
-
-
 def ui_command(uri: str) -> str:
     """The ``mlflow ui`` command for this store, with this interpreter (the venv's) and paths relative to here."""
     if not uri.startswith("sqlite:///"):
@@ -102,8 +70,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parent = json.loads(parent_file.read_text())["run_id"]
     if status != 0:
         print(f"ganbench.demo: warning: the sweep exited with status {status}; reporting what it recorded", file=sys.stderr)
-
-    score_unscored_runs(uri, experiment, parent, overrides)
 
     from ganbench import report
 

@@ -37,12 +37,12 @@ from ganbench.classifier import (
     get_classifier,
     load_splits,
     log_classifier_run,
-    progress_bar,
     same_images,
     to_uint8,
     to_unit,
 )
 from ganbench.data import DataError, cache_root
+from ganbench.progress import progress_bar
 from ganbench.data.cache import atomic_write, cache_key, file_sha256
 from ganbench.metrics import (
     CLASSIFIER_EXTRACTOR,

@@ -22,6 +22,7 @@ from ganbench.evaluate import eval_due, evaluate_generator
 from ganbench.losses import get_loss
 from ganbench.models import build_models, is_conditional, keras_param_count
 from ganbench.noise import sample_noise
+from ganbench.progress import progress_bar
 from ganbench.plots import animate, loss_curves, sample_grid
 from ganbench.stabilize import InstanceNoise, make_target_maker, stabilize_tag
 from ganbench.tracking import RunLogger, flatten, grid_tags, to_container
@@ -176,37 +177,12 @@ def generate(generator: nn.Module, z: torch.Tensor, labels: torch.Tensor) -> tor
         generator.train(was_training)
 
 
-class ProgressBar:
-    """A rich progress bar showing epoch, step, losses and images/s."""
-
-    def __init__(self, total_steps: int, epochs: int, description: str):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-        self.epochs = epochs
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            transient=False,
-        )
-        self.task = self.progress.add_task(description, total=total_steps, status="")
-
-    def __enter__(self) -> "ProgressBar":
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.progress.__exit__(*exc)
-
-    def __call__(self, state: LoopState, values: dict[str, float], images_per_s: float) -> None:
-        status = (
-            f"epoch {state.epoch + 1}/{self.epochs}  d {values.get('d_loss', float('nan')):.3f}  "
-            f"g {values.get('g_loss', float('nan')):.3f}  {images_per_s:,.0f} img/s"
-        )
-        self.progress.update(self.task, completed=state.step, status=status)
+def training_status(state: LoopState, values: dict[str, float], images_per_s: float, epochs: int) -> str:
+    """The progress bar's text: epoch, losses, images/s."""
+    return (
+        f"epoch {state.epoch + 1}/{epochs}  d {values.get('d_loss', float('nan')):.3f}  "
+        f"g {values.get('g_loss', float('nan')):.3f}  {images_per_s:,.0f} img/s"
+    )
 
 
 def total_steps(cfg: DictConfig, n_images: int) -> int:
@@ -380,7 +356,11 @@ def train_run(
             gen.train()
         save_resume_checkpoint(state)
 
-    with ProgressBar(steps, cfg.train.epochs, run_name(cfg)) as bar:
+    with progress_bar(run_name(cfg), steps) as update:
+
+        def bar(state: LoopState, values: dict[str, float], images_per_s: float) -> None:
+            update(completed=state.step, status=training_status(state, values, images_per_s, cfg.train.epochs))
+
         bar(state, {}, 0.0)
         state = fit(
             step_fn,

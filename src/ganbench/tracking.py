@@ -17,6 +17,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
+from ganbench.locks import file_lock
+
 GRID_AXES = ("model", "loss", "stabilize", "dataset", "noise")
 
 
@@ -71,18 +73,8 @@ def store_lock(uri: str) -> Iterator[None]:
     if db is None:
         yield
         return
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks; parallel sweeps there should use a tracking server
+    with file_lock(db.with_name(db.name + "-ganbench.lock")):
         yield
-        return
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with open(db.with_name(db.name + "-ganbench.lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def make_client(uri: str) -> MlflowClient:

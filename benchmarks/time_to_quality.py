@@ -1,0 +1,91 @@
+"""Minutes of training until a conditional GAN's Hoda digits are classified right 97% / 99% of the time.
+
+Trains `experiment=fast_hoda` (or the preset/overrides given) with ganbench's own step, and every
+`--every` generator steps scores `gen_accuracy`: the auxiliary Hoda classifier's accuracy on
+`--samples` generated digits whose requested labels are known (balanced over the ten classes).
+The clock counts training only; scoring pauses it.
+
+Run: .venv/bin/python benchmarks/time_to_quality.py [--minutes 15] [--every 100] [override ...]
+Figures come last as `name: value` lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+
+from ganbench.classifier import ClassifierSettings, accuracy, get_classifier, load_splits
+from ganbench.data import load_dataset
+from ganbench.noise import sample_noise
+from ganbench.runner import build, generate
+from ganbench.train import Hooks, fit
+
+
+class OutOfTime(Exception):
+    pass
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=15.0, help="give up after this much training time")
+    parser.add_argument("--every", type=int, default=100, help="score every N generator steps")
+    parser.add_argument("--samples", type=int, default=2000, help="generated digits per score (balanced classes)")
+    parser.add_argument("overrides", nargs="*", default=[], help="config overrides (default: experiment=fast_hoda)")
+    args = parser.parse_args()
+    overrides = args.overrides or ["experiment=fast_hoda"]
+    with initialize_config_module("ganbench.conf", version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    torch.manual_seed(cfg.seed)
+
+    train_split, test_split = load_splits(OmegaConf.to_container(cfg.dataset, resolve=True), cfg.data.root, "test")
+    clf = get_classifier(train_split, test_split, ClassifierSettings.from_config(cfg.eval.classifier))
+    print(f"classifier {clf.sha256[:12]}: {clf.test_accuracy:.4f} on Hoda 'Test 20000.cdb'")
+
+    data = load_dataset("hoda", "train", image_size=cfg.dataset.image_size, root=cfg.data.root, limit=cfg.data.limit)
+    device = torch.device("cpu")
+    built = build(cfg, data.num_classes, device, total_steps=10**9)
+    assert built.conditional, "time to quality needs a conditional generator (its requested labels are the truth)"
+    g = torch.Generator().manual_seed(12345)
+    z = sample_noise(cfg.noise.name, args.samples, cfg.noise.dim, generator=g)
+    wanted = torch.arange(args.samples) % data.num_classes
+    print(f"{' '.join(overrides)}: {data.images.size(0)} training images, batch {cfg.train.batch_size}, "
+          f"{torch.get_num_threads()} threads; scoring {args.samples} samples every {args.every} steps")
+
+    clock = {"train": 0.0, "since": time.perf_counter()}
+    reached: dict[float, float] = {}
+    curve: list[tuple[int, float, float]] = []
+
+    def on_step(state, values) -> None:
+        if state.step % args.every:
+            return
+        clock["train"] += time.perf_counter() - clock["since"]
+        acc = accuracy(clf.model, generate(built.step.generator, z, wanted), wanted)
+        minutes = clock["train"] / 60
+        curve.append((state.step, minutes, acc))
+        print(f"step {state.step:6d}  {minutes:6.2f} min  gen_accuracy {acc:.4f}", flush=True)
+        for target in (0.97, 0.99):
+            if acc >= target and target not in reached:
+                reached[target] = minutes
+        if 0.99 in reached or minutes >= args.minutes:
+            raise OutOfTime
+        clock["since"] = time.perf_counter()
+
+    try:
+        fit(built.step, data.images, data.labels, cfg.train.batch_size, 10**6, None, cfg.train.d_steps,
+            torch.Generator().manual_seed(cfg.seed), built.schedulers, Hooks(on_step=on_step), instance_noise=built.instance_noise)
+    except OutOfTime:
+        pass
+    print()
+    print(f"config: {' '.join(overrides)}")
+    print(f"best_gen_accuracy: {max(a for _, _, a in curve):.4f}")
+    for target in (0.97, 0.99):
+        value = reached.get(target)
+        print(f"minutes_to_{round(target * 100)}: {value:.2f}" if value is not None else f"minutes_to_{round(target * 100)}: not reached in {args.minutes:g} min")
+
+
+if __name__ == "__main__":
+    main()
