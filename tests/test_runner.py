@@ -167,3 +167,16 @@ def test_collapse_detector_stops_a_run_whose_discriminator_wins_outright(tmp_pat
         run(cfg)
     _, r = only_run(tmp_path, "c")
     assert r.info.status == "FAILED" and "collapse at step" in r.data.tags["diverged"]
+
+
+def test_deterministic_switch_sets_torch_and_cudnn_and_can_be_turned_off():
+    from ganbench.runner import set_determinism
+
+    try:
+        set_determinism(False, torch.device("cpu"))
+        assert not torch.are_deterministic_algorithms_enabled()
+        assert not torch.backends.cudnn.benchmark  # autotuning only pays (and only exists) on CUDA
+        set_determinism(True, torch.device("cpu"))
+        assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+    finally:
+        set_determinism(True, torch.device("cpu"))

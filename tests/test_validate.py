@@ -29,6 +29,7 @@ def compose_cfg(*overrides: str):
         ("stabilize=[smooth,smooth_range]", "conflicts: both set the real target"),
         ("model=wgan loss=bce", "loss=bce does not fit model=wgan"),
         ("train.resume=maybe", "train.resume='maybe' is invalid"),
+        ("train.deterministic=sometimes", "train.deterministic='sometimes' is invalid: choose true or false"),
         ("optim.betas=[0.5,1.5]", "optim.betas=[0.5, 1.5] is invalid"),
     ],
 )

@@ -23,6 +23,7 @@ from ganbench.runner import (
     record_run_inputs,
     resolve_device,
     run_name,
+    set_determinism,
     train_run,
 )
 from ganbench.stabilize import stabilize_tag
@@ -71,6 +72,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, Any]:
     if cfg.train.num_threads:
         torch.set_num_threads(cfg.train.num_threads)
     device = resolve_device(cfg.device)
+    set_determinism(cfg.train.deterministic, device)
     data = load_dataset(
         cfg.dataset.name,
         split="train",

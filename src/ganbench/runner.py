@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import sys
 import tempfile
@@ -52,6 +53,19 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device=cuda but no CUDA GPU is visible; use device=cpu or device=auto")
     return torch.device(name)
+
+
+def set_determinism(deterministic: bool, device: torch.device) -> None:
+    """Deterministic kernels where PyTorch has them (free on the CPU); cuDNN autotuning otherwise.
+
+    On CUDA, cuBLAS needs CUBLAS_WORKSPACE_CONFIG before its first use to be reproducible; an op without a
+    deterministic CUDA kernel warns (warn_only) rather than stopping a benchmark run.
+    """
+    if deterministic and device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic and device.type == "cuda"
 
 
 def run_name(cfg: DictConfig) -> str:

@@ -61,7 +61,7 @@ def config_problems(cfg: DictConfig) -> list[str]:
     _int_at_least(p, "train.checkpoint_every", t.checkpoint_every, 0)
     _int_at_least(p, "train.keep_checkpoints", t.keep_checkpoints, 1)
     _int_at_least(p, "train.collapse_patience", t.collapse_patience, 0)
-    for key in ("compile", "channels_last"):
+    for key in ("compile", "channels_last", "deterministic"):
         if not isinstance(t[key], bool):
             p.append(f"train.{key}={t[key]!r} is invalid: choose true or false")
     if t.amp not in ("auto", True, False):
