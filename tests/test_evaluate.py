@@ -296,3 +296,18 @@ def test_eval_due_follows_eval_every():
     cfg = compose_cfg("eval.every=2")
     assert [eval_due(cfg, e) for e in (1, 2, 3, 4)] == [False, True, False, True]
     assert not eval_due(compose_cfg("eval.every=2", "eval.enabled=false"), 2)
+
+
+def test_parallel_jobs_starting_cold_log_one_reference_run(dcgan, tmp_path, no_hub_weights):
+    from concurrent.futures import ThreadPoolExecutor
+
+    cfg, _ = dcgan
+    evaluator = get_evaluator(cfg, torch.device("cpu"))
+    client = make_client(f"sqlite:///{tmp_path}/m.db")
+    client.create_experiment("ganbench")
+    evaluate._REFERENCE_RUNS.clear()  # as in fresh sweep workers, which have no memo yet
+    with ThreadPoolExecutor(2) as pool:
+        ids = list(pool.map(lambda _: evaluate.reference_run(evaluator, client, "ganbench"), range(2)))
+    exp = client.get_experiment_by_name("ganbench").experiment_id
+    assert len(client.search_runs([exp], "tags.reference = 'real'")) == 1
+    assert ids[0] == ids[1]

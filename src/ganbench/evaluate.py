@@ -42,8 +42,8 @@ from ganbench.classifier import (
     to_unit,
 )
 from ganbench.data import DataError, cache_root
-from ganbench.progress import progress_bar
 from ganbench.data.cache import atomic_write, cache_key, file_sha256
+from ganbench.locks import file_lock
 from ganbench.metrics import (
     CLASSIFIER_EXTRACTOR,
     INCEPTION_EXTRACTOR,
@@ -63,6 +63,7 @@ from ganbench.metrics import (
     mode_kl,
     modes_covered,
 )
+from ganbench.progress import progress_bar
 from ganbench.tracking import RunLogger, experiment_id, mlflow_run
 from ganbench.validate import ConfigError
 
@@ -598,10 +599,17 @@ def reference_run(evaluator: Evaluator, client: Any, experiment: str) -> str:
     memo = (client.tracking_uri, key)
     if memo in _REFERENCE_RUNS:
         return _REFERENCE_RUNS[memo]
+    # Parallel sweep jobs starting cold must log one reference run between them, not one each.
+    with file_lock(cache_root() / "eval" / f"reference-{key}.lock"):
+        _REFERENCE_RUNS[memo] = _find_or_log_reference(evaluator, client, experiment, key, measured)
+    return _REFERENCE_RUNS[memo]
+
+
+def _find_or_log_reference(evaluator: Evaluator, client: Any, experiment: str, key: str, measured: dict) -> str:
+    """The run id of the reference run with ``key`` in ``experiment``, logging it (scores cached on disk) if missing."""
     exp_id = experiment_id(client, experiment)
     found = client.search_runs([exp_id], filter_string=f"tags.reference = 'real' and tags.reference_key = '{key}'", max_results=1)
     if found:
-        _REFERENCE_RUNS[memo] = found[0].info.run_id
         return found[0].info.run_id
     path = cache_root() / "eval" / f"reference-{evaluator.dataset}-{key}.json"
     scores = None
@@ -619,7 +627,6 @@ def reference_run(evaluator: Evaluator, client: Any, experiment: str) -> str:
     with mlflow_run(client, experiment, f"reference-real-{evaluator.dataset}", tags) as logger:
         logger.log_params({"eval.num_samples": evaluator.num_samples, "dataset.name": evaluator.dataset, "dataset.image_size": evaluator.image_size})
         log_scores(logger, scores, 0, "eval/reference", measured, f"{evaluator.dataset}: held-out real images")
-    _REFERENCE_RUNS[memo] = logger.run_id
     return logger.run_id
 
 
