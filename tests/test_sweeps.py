@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -170,6 +171,27 @@ def test_submitit_local_runs_a_job_and_an_invalid_one_fails_the_sweeps_exit_stat
     assert (parent.data.metrics["jobs"], parent.data.metrics["jobs_invalid"]) == (2, 1)
     records = sorted((json.loads(p.read_text()) for p in (tmp_path / "multirun").rglob(JOB_FILE)), key=lambda r: r["num"])
     assert [(r["status"], r["run_id"]) for r in records] == [("FINISHED", children[0].info.run_id), ("INVALID", None)]
+
+
+def test_sigterm_to_a_joblib_sweep_closes_its_parent_run_killed(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ganbench", "-m", "seed=0,1", "data.limit=640", "train.batch_size=64", "train.epochs=1000",
+         "eval.enabled=false", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"tracking.uri={uri}",
+         f"train.checkpoint_dir={tmp_path}/ck", f"hydra.sweep.dir={tmp_path}/multirun"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.time() + 300
+        while not (tmp_path / "multirun" / PARENT_RUN_FILE).is_file() or not list((tmp_path / "ck").glob("*/step_*.pt")):
+            assert proc.poll() is None and time.time() < deadline, "the sweep never started training"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+    finally:
+        proc.kill()
+    _, parent, _ = parent_and_children(tmp_path, uri)
+    assert parent.info.status == "KILLED" and "stopped before" in parent.data.tags["killed"]
 
 
 def open_store_and_log_a_run(uri, barrier, errors):

@@ -12,7 +12,7 @@ Registered in ``conf/config.yaml`` (``hydra.callbacks``). In a multirun:
   job list and the sweep's config to the parent run, closes it FINISHED and exits with status 2
   when a job had an invalid config (FAILED and diverged jobs are results: they keep status 0).
 
-A sweep that stops early (Ctrl-C, a launcher error) leaves its parent run KILLED, not RUNNING.
+A sweep that stops early (Ctrl-C, SIGTERM, a launcher error) leaves its parent run KILLED, not RUNNING.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ import logging
 import math
 import os
 import re
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -94,6 +96,20 @@ def job_record(config: DictConfig, job_return: JobReturn) -> dict[str, Any]:
     return record
 
 
+def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+
+def stop_on_sigterm() -> None:
+    """Let SIGTERM (a scheduler's or ``kill``'s stop) unwind the sweep like Ctrl-C, so the atexit hook runs.
+
+    Python's default SIGTERM ends the process on the spot, leaving the parent run RUNNING for ever.
+    A handler someone else installed is left alone.
+    """
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+
+
 class MlflowParentRun(Callback):
     """One MLflow parent run per multirun; every job's run becomes its child.
 
@@ -141,6 +157,7 @@ class MlflowParentRun(Callback):
         self.uri = uri
         write_json(sweep_dir / PARENT_RUN_FILE, {"run_id": self.run_id, "tracking_uri": uri, "experiment": experiment})
         atexit.register(self._close_if_open)
+        stop_on_sigterm()
         log.info("sweep parent run %s in experiment %r of %s", self.run_id, experiment, uri)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
