@@ -71,6 +71,16 @@ def test_every_seed_preset_is_covered() -> None:
     assert {path.stem for path in experiments.glob("seed_*.yaml")} == set(PRESETS)
 
 
+def test_fast_hoda_is_the_benchmarked_acgan_on_hoda() -> None:
+    # What benchmarks/time_to_quality.py measured (benchmarks/RESULTS.md): ACGAN, Hoda 28x28, batch 64.
+    cfg = compose_preset("fast_hoda", hydra_node=True)
+    validate.check(cfg)
+    assert (cfg.model.name, cfg.dataset.name, cfg.dataset.image_size, cfg.train.batch_size) == ("acgan", "hoda", 28, 64)
+    assert cfg.preset == "fast_hoda" and cfg.hydra.runtime.choices.stabilize == "none"
+    generator, _ = build_preset(cfg)
+    assert generator(torch.randn(4, cfg.noise.dim), torch.arange(4)).shape == (4, 1, 28, 28)
+
+
 @pytest.mark.parametrize("name", PRESETS)
 def test_preset_composes_validates_and_builds(name: str) -> None:
     cfg = compose_preset(name, hydra_node=True)
