@@ -26,7 +26,7 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -q
 
-# Every benchmark in turn (about 45 minutes on 2 CPU cores); each also runs alone, see benchmarks/RESULTS.md.
+# Every benchmark in turn (about 40 minutes on 2 CPU cores); each also runs alone, see benchmarks/RESULTS.md.
 bench: $(VENV)/.installed
 	$(PY) benchmarks/data_speed.py
 	$(PY) benchmarks/train_speed.py

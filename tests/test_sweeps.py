@@ -1,6 +1,7 @@
 """Sweeps that scale out: the ready grids, the joblib and submitit launchers, a real MLflow server, and
 parallel processes sharing one new SQLite store. Real subprocesses, real stores, a few hundred Hoda images."""
 
+import contextlib
 import csv
 import io
 import json
@@ -173,6 +174,14 @@ def test_submitit_local_runs_a_job_and_an_invalid_one_fails_the_sweeps_exit_stat
     assert [(r["status"], r["run_id"]) for r in records] == [("FINISHED", children[0].info.run_id), ("INVALID", None)]
 
 
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def test_sigterm_to_a_joblib_sweep_closes_its_parent_run_killed(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     proc = subprocess.Popen(
@@ -180,6 +189,7 @@ def test_sigterm_to_a_joblib_sweep_closes_its_parent_run_killed(tmp_path):
          "eval.enabled=false", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"tracking.uri={uri}",
          f"train.checkpoint_dir={tmp_path}/ck", f"hydra.sweep.dir={tmp_path}/multirun"],
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,  # its own process group, so the finally below also reaps the joblib workers
     )
     try:
         deadline = time.time() + 300
@@ -188,8 +198,13 @@ def test_sigterm_to_a_joblib_sweep_closes_its_parent_run_killed(tmp_path):
             time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=120)
+        deadline = time.time() + 60
+        while group_alive(proc.pid):  # the joblib workers stop too; none trains on unwatched
+            assert time.time() < deadline, "joblib workers outlived the sweep"
+            time.sleep(0.2)
     finally:
-        proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
     _, parent, _ = parent_and_children(tmp_path, uri)
     assert parent.info.status == "KILLED" and "stopped before" in parent.data.tags["killed"]
 
