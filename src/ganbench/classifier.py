@@ -17,7 +17,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from ganbench.data.cache import atomic_write, cache_key, file_sha256
 log = logging.getLogger("ganbench.classifier")  # not __name__: `python -m` would call it __main__
 
 FORMAT = "ganbench-classifier"
+HELDOUT_EVERY = 5  # a split that must serve as both train and held-out gives every 5th image to held-out
 VERSION = 1  # bump when the architecture or the file layout changes: old cache files are then retrained
 
 
@@ -302,6 +303,7 @@ def classifier_key(train: DigitData, settings: ClassifierSettings) -> str:
         dataset=train.name,
         image_size=train.image_size,
         files=[f["sha256"] for f in train.files],
+        num_images=len(train),  # a carved split (carve_heldout) reads the same files as the whole one
         settings=asdict(settings),
     )
 
@@ -433,11 +435,27 @@ def get_classifier(
 
 
 def load_splits(dataset: Mapping[str, Any], root: str | None, heldout_split: str = "test") -> tuple[DigitData, DigitData]:
-    """The (train, held-out) splits a classifier is trained and measured on."""
+    """The (train, held-out) splits a classifier is trained and measured on; they never share an image.
+
+    When the training split is the held-out one standing in (MNIST without its training files), that
+    split is carved in two (``carve_heldout``), so accuracies and the real-data reference stay honest.
+    """
     common = {"image_size": int(dataset["image_size"]), "root": root, "download": bool(dataset.get("download", False))}
     train = load_dataset(dataset["name"], split="train", **common)
     test = load_dataset(dataset["name"], split=heldout_split, **common)
+    if same_images(train, test):
+        return carve_heldout(test)
     return train, test
+
+
+def carve_heldout(data: DigitData, every: int = HELDOUT_EVERY) -> tuple[DigitData, DigitData]:
+    """Disjoint (train, held-out) parts of one split: every ``every``-th image held out, the rest to train on."""
+    held = torch.arange(len(data)) % every == every - 1
+    note = f"{data.split} split carved: every {every}th image held out, the rest trained on"
+    train = replace(data, images=data.images[~held], labels=data.labels[~held], split="train", note=note)
+    heldout = replace(data, images=data.images[held], labels=data.labels[held], note=note)
+    log.warning("%s: no training split apart from the %s split; %s (%d / %d images)", data.name, data.split, note, len(train), len(heldout))
+    return train, heldout
 
 
 # --------------------------------------------------------------------------- command line

@@ -330,7 +330,7 @@ class Evaluator:
             self.reference = load_splits(dataset, cfg.data.root, ev["reference_split"])[1]
         self.heldout = heldout
         self.image_size, self.num_classes = train.image_size, train.num_classes
-        # MNIST without its training split trains on the test split: nothing is held out then.
+        # load_splits keeps train and held-out apart; a config can still name one split for both.
         self.heldout_is_reference = same_images(self.reference, heldout)
         if self.heldout_is_reference:
             _warn_once(
@@ -385,6 +385,7 @@ class Evaluator:
             split=self.ev["reference_split"],
             image_size=self.image_size,
             files=[f["sha256"] for f in self.reference.files],
+            num_images=len(self.reference),  # a carved split reads the same files as the whole one
             reference_limit=self.ev.get("reference_limit"),
             cap=ref_cap,
             seed=self.seed,
@@ -416,6 +417,7 @@ class Evaluator:
             "reference_split": self.ev["reference_split"],
             "reference_images": str(self.ref_images.size(0)),
             "reference_files": ",".join(f"{Path(f['path']).name}:{f['sha256'][:12]}" for f in self.reference.files),
+            "split_note": self.heldout.note or "none",
             "heldout_split": self.ev["heldout_split"],
             "heldout_images": str(self.cas_test_images.size(0)),
             "heldout_is_reference": str(self.heldout_is_reference).lower(),
