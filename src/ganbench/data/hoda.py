@@ -176,11 +176,17 @@ def _decode_binary(
         i = int(bad[0])
         raise _fail(path, int(offsets[i]), f"record {i} has {extra[i]} run bytes after its last row")
 
-    # Colour of a run = parity of its index within its row (background first).
-    row_first = np.concatenate(([0], row_last[:-1] + 1))
-    runs_per_row = row_last - row_first + 1
-    parity = (np.arange(len(runs), dtype=np.int64) - np.repeat(row_first, runs_per_row)) & 1
-    pixels = np.repeat((parity * 255).astype(np.uint8), runs)
+    # Colour of a run = parity of its index within its row (background first): a running XOR that
+    # flips at every run and, at a row's first run, flips back to 0 exactly when the row before
+    # ended on an ink run (an even number of runs). One uint8 cumsum (its wrap-around keeps the
+    # parity) instead of int64 index arithmetic over every run.
+    row_first = row_last[:-1] + 1
+    runs_before = np.diff(row_first, prepend=0)  # run count of the row before each row start
+    flips = np.ones(len(runs), dtype=np.uint8)
+    flips[0] = 0
+    flips[row_first] = (runs_before + 1) & 1
+    ink = np.cumsum(flips, dtype=np.uint8) & 1
+    pixels = np.repeat(ink * np.uint8(255), runs)
 
     # Views into one buffer: 20,000 small copies would cost more than the whole decode.
     return [
