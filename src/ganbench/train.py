@@ -169,16 +169,50 @@ def learning_rates(optim_cfg: Mapping[str, Any], stabilize: Mapping[str, Any]) -
     return float(optim_cfg["d_lr"]), float(optim_cfg["g_lr"])
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, schedule: Mapping[str, Any], epochs: int) -> Any:
-    """Per-epoch learning-rate schedule: constant, step (seed S3 changes rates every 30-50 epochs) or cosine."""
+def build_scheduler(optimizer: torch.optim.Optimizer, schedule: Mapping[str, Any], total_steps: int, steps_per_epoch: int) -> Any:
+    """Learning-rate schedule, stepped after every generator step: constant, step (x gamma every step_epochs
+    epochs, seed S3), cosine (to 0 over the run) or exponential (x gamma every step, seed S4's decay)."""
     name = schedule.get("name", "constant")
     if name == "constant":
         return None
     if name == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, int(schedule["step_epochs"]), float(schedule["gamma"]))
+        every = int(schedule["step_epochs"]) * max(1, steps_per_epoch)
+        return torch.optim.lr_scheduler.StepLR(optimizer, every, float(schedule["gamma"]))
     if name == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
-    raise ValueError(f"unknown lr_schedule {name!r}; choose constant, step or cosine")
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps))
+    if name == "exponential":
+        return torch.optim.lr_scheduler.ExponentialLR(optimizer, float(schedule["gamma"]))
+    raise ValueError(f"unknown lr_schedule {name!r}; choose constant, step, cosine or exponential")
+
+
+class MomentumRamp:
+    """SGD momentum moved linearly from its initial value to ``final`` over ``steps`` generator steps.
+
+    The original GAN's MNIST run ramps momentum 0.5 -> 0.7 (Pylearn2's MomentumAdjustor); torch's
+    schedulers move momentum only inside their own cycles, so this one is ours. Same interface as a
+    scheduler (step, state_dict, load_state_dict), so it rides in the schedulers list and its checkpoints.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, final: float, steps: int) -> None:
+        self.optimizer, self.final, self.steps = optimizer, float(final), max(1, int(steps))
+        self.start = [float(group["momentum"]) for group in optimizer.param_groups]
+        self.last_step = 0
+
+    def step(self) -> None:
+        self.last_step += 1
+        self._apply()
+
+    def _apply(self) -> None:
+        done = min(1.0, self.last_step / self.steps)
+        for group, start in zip(self.optimizer.param_groups, self.start, strict=True):
+            group["momentum"] = start + (self.final - start) * done
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last_step": self.last_step, "start": list(self.start)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.last_step, self.start = int(state["last_step"]), [float(m) for m in state["start"]]
+        self._apply()
 
 
 @dataclass
@@ -239,6 +273,9 @@ def fit(
                 idx = order[(i * d_steps + k) * batch_size : (i * d_steps + k + 1) * batch_size]
                 out = step.discriminator_step(images[idx], labels[idx])
             out.update(step.generator_step(batch_size, device))
+            for scheduler in schedulers:
+                if scheduler is not None:
+                    scheduler.step()
             state.step += 1
             state.batch = i + 1
             seen += batch_size * d_steps
@@ -255,9 +292,6 @@ def fit(
                 progress(state, values, seen / elapsed)
             if max_steps is not None and state.step >= max_steps:
                 break
-        for scheduler in schedulers:
-            if scheduler is not None:
-                scheduler.step()
         state.epoch += 1
         state.batch = 0
         state.order_state = order_generator.get_state()

@@ -73,10 +73,12 @@ def config_problems(cfg: DictConfig) -> list[str]:
     if t.num_threads is not None:
         _int_at_least(p, "train.num_threads", t.num_threads, 1, " or null")
     sched = t.lr_schedule
-    if sched.name not in ("constant", "step", "cosine"):
-        p.append(f"train.lr_schedule.name={sched.name!r} is invalid: choose constant, step or cosine")
+    if sched.name not in ("constant", "step", "cosine", "exponential"):
+        p.append(f"train.lr_schedule.name={sched.name!r} is invalid: choose constant, step, cosine or exponential")
     elif sched.name == "step":
         _int_at_least(p, "train.lr_schedule.step_epochs", sched.step_epochs, 1)
+        _number_in(p, "train.lr_schedule.gamma", sched.gamma, 0, 1, low_open=True)
+    elif sched.name == "exponential":
         _number_in(p, "train.lr_schedule.gamma", sched.gamma, 0, 1, low_open=True)
 
     o = cfg.optim
@@ -90,6 +92,11 @@ def config_problems(cfg: DictConfig) -> list[str]:
         betas = list(o.betas) if o.betas is not None else []
         if len(betas) != 2 or not all(_is_number(b) and 0 <= b < 1 for b in betas):
             p.append(f"optim.betas={betas!r} is invalid: give two numbers in [0, 1), e.g. [0.5,0.999]")
+    if o.momentum_final is not None:
+        if o.name != "sgd":
+            p.append(f"optim.momentum_final={o.momentum_final} needs optim.name=sgd (it is {o.name}); drop it or use SGD")
+        _number_in(p, "optim.momentum_final", o.momentum_final, 0, 1, high_open=True)
+        _int_at_least(p, "optim.momentum_ramp_epochs", o.momentum_ramp_epochs, 1)
     if not _is_number(o.weight_decay) or o.weight_decay < 0:
         p.append(f"optim.weight_decay={o.weight_decay!r} is invalid: it must be a number >= 0")
 
