@@ -108,7 +108,7 @@ def test_d_steps_takes_k_discriminator_batches_per_generator_step(hoda_small):
 
 def test_step_lr_schedule_changes_rates_every_n_epochs(hoda_small):
     cfg = compose_cfg("train.lr_schedule.name=step", "train.lr_schedule.step_epochs=2", "train.lr_schedule.gamma=0.1")
-    built = build(cfg, 10, torch.device("cpu"), total_steps=6, steps_per_epoch=2)  # 64 images, batch 32
+    built = build(cfg, 10, torch.device("cpu"), total_steps=6, epoch_steps=2)  # 64 images, batch 32
     rates = []
     hooks = Hooks(on_step=lambda state, values: rates.append(built.step.g_optimizer.param_groups[0]["lr"]))
     fit(built.step, hoda_small.images, hoda_small.labels, 32, 3, None, 1, torch.Generator().manual_seed(0), built.schedulers, hooks)
@@ -118,20 +118,20 @@ def test_step_lr_schedule_changes_rates_every_n_epochs(hoda_small):
 def test_exponential_lr_schedule_decays_every_step_whatever_the_epoch_length(hoda_small):
     # Seed S4's lr / 1.000004^t: on 64 images or 60,000 the rate after t steps is the same.
     cfg = compose_cfg("train.lr_schedule.name=exponential", "train.lr_schedule.gamma=0.5")
-    built = build(cfg, 10, torch.device("cpu"), total_steps=6, steps_per_epoch=2)
+    built = build(cfg, 10, torch.device("cpu"), total_steps=6, epoch_steps=2)
     fit(built.step, hoda_small.images, hoda_small.labels, 32, 3, None, 1, torch.Generator().manual_seed(0), built.schedulers, Hooks())
     assert built.step.d_optimizer.param_groups[0]["lr"] == pytest.approx(2e-4 * 0.5**6)
 
 
 def test_momentum_ramp_moves_sgd_momentum_linearly_and_then_holds(hoda_small):
     cfg = compose_cfg("optim.name=sgd", "optim.momentum=0.5", "optim.momentum_final=0.7", "optim.momentum_ramp_epochs=2")
-    built = build(cfg, 10, torch.device("cpu"), total_steps=6, steps_per_epoch=2)
+    built = build(cfg, 10, torch.device("cpu"), total_steps=6, epoch_steps=2)
     seen = []
     hooks = Hooks(on_step=lambda state, values: seen.append(built.step.g_optimizer.param_groups[0]["momentum"]))
     fit(built.step, hoda_small.images, hoda_small.labels, 32, 3, None, 1, torch.Generator().manual_seed(0), built.schedulers, hooks)
     assert seen == pytest.approx([0.55, 0.6, 0.65, 0.7, 0.7, 0.7])
     ramp = built.schedulers[-1]
-    again = build(cfg, 10, torch.device("cpu"), total_steps=6, steps_per_epoch=2).schedulers[-1]
+    again = build(cfg, 10, torch.device("cpu"), total_steps=6, epoch_steps=2).schedulers[-1]
     again.load_state_dict(ramp.state_dict())  # as a resume checkpoint restores it
     assert again.optimizer.param_groups[0]["momentum"] == pytest.approx(0.7)
 

@@ -39,6 +39,7 @@ from ganbench.train import (
     learning_rates,
     make_after_d_update,
     make_penalty,
+    steps_per_epoch,
 )
 from ganbench.validate import ConfigError
 
@@ -117,14 +118,14 @@ class Built:
     conditional: bool
 
 
-def build(cfg: DictConfig, num_classes: int, device: torch.device, total_steps: int, steps_per_epoch: int | None = None) -> Built:
+def build(cfg: DictConfig, num_classes: int, device: torch.device, total_steps: int, epoch_steps: int | None = None) -> Built:
     """Models, optimisers, schedules, loss, label tricks and regularisers as the config composes them.
 
-    ``steps_per_epoch`` turns epoch counts (a step schedule's step_epochs, a momentum ramp) into steps;
-    by default it is total_steps / train.epochs.
+    ``epoch_steps`` (generator steps an epoch) turns epoch counts (a step schedule's step_epochs, a momentum
+    ramp) into steps; by default it is total_steps / train.epochs.
     """
-    if steps_per_epoch is None:
-        steps_per_epoch = max(1, total_steps // max(1, int(cfg.train.epochs)))
+    if epoch_steps is None:
+        epoch_steps = max(1, total_steps // max(1, int(cfg.train.epochs)))
     stabilize = OmegaConf.to_container(cfg.stabilize, resolve=True)
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     generator, discriminator = build_models(model_cfg, cfg.noise.dim, cfg.dataset.image_size, num_classes, stabilize)
@@ -163,9 +164,9 @@ def build(cfg: DictConfig, num_classes: int, device: torch.device, total_steps: 
         class_weight=float(model_cfg.get("class_loss_weight", 1.0)),
         autocast=autocast_for(cfg.train.amp, device),
     )
-    schedulers = [build_scheduler(opt, cfg.train.lr_schedule, total_steps, steps_per_epoch) for opt in (d_opt, g_opt)]
+    schedulers = [build_scheduler(opt, cfg.train.lr_schedule, total_steps, epoch_steps) for opt in (d_opt, g_opt)]
     if cfg.optim.momentum_final is not None:  # SGD only (validated)
-        ramp_steps = int(cfg.optim.momentum_ramp_epochs) * steps_per_epoch
+        ramp_steps = int(cfg.optim.momentum_ramp_epochs) * epoch_steps
         schedulers += [MomentumRamp(opt, cfg.optim.momentum_final, ramp_steps) for opt in (d_opt, g_opt)]
     return Built(step, schedulers, instance_noise, conditional)
 
@@ -209,14 +210,9 @@ def training_status(state: LoopState, values: dict[str, float], images_per_s: fl
     )
 
 
-def steps_per_epoch(cfg: DictConfig, n_images: int) -> int:
-    """Generator steps in one epoch: each takes train.d_steps full batches (the last incomplete one is dropped)."""
-    return (n_images // cfg.train.batch_size) // cfg.train.d_steps
-
-
 def total_steps(cfg: DictConfig, n_images: int) -> int:
     """Generator steps the run will take."""
-    steps = steps_per_epoch(cfg, n_images) * cfg.train.epochs
+    steps = steps_per_epoch(n_images, cfg.train.batch_size, cfg.train.d_steps) * cfg.train.epochs
     return min(steps, cfg.train.max_steps) if cfg.train.max_steps else steps
 
 
@@ -300,7 +296,7 @@ def train_run(
     """
     torch.manual_seed(cfg.seed)
     steps = total_steps(cfg, data.images.size(0))
-    built = build(cfg, data.num_classes, device, steps, steps_per_epoch(cfg, data.images.size(0)))
+    built = build(cfg, data.num_classes, device, steps, steps_per_epoch(data.images.size(0), cfg.train.batch_size, cfg.train.d_steps))
     step_fn = built.step
     gen, disc = step_fn.generator, step_fn.discriminator
     images = data.images.to(device)

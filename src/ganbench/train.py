@@ -169,14 +169,19 @@ def learning_rates(optim_cfg: Mapping[str, Any], stabilize: Mapping[str, Any]) -
     return float(optim_cfg["d_lr"]), float(optim_cfg["g_lr"])
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, schedule: Mapping[str, Any], total_steps: int, steps_per_epoch: int) -> Any:
+def steps_per_epoch(n_images: int, batch_size: int, d_steps: int) -> int:
+    """Generator steps in one epoch: each takes ``d_steps`` full batches (the last incomplete one is dropped)."""
+    return (n_images // batch_size) // d_steps
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, schedule: Mapping[str, Any], total_steps: int, epoch_steps: int) -> Any:
     """Learning-rate schedule, stepped after every generator step: constant, step (x gamma every step_epochs
     epochs, seed S3), cosine (to 0 over the run) or exponential (x gamma every step, seed S4's decay)."""
     name = schedule.get("name", "constant")
     if name == "constant":
         return None
     if name == "step":
-        every = int(schedule["step_epochs"]) * max(1, steps_per_epoch)
+        every = int(schedule["step_epochs"]) * max(1, epoch_steps)
         return torch.optim.lr_scheduler.StepLR(optimizer, every, float(schedule["gamma"]))
     if name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps))
@@ -259,7 +264,8 @@ def fit(
     state = state or LoopState()
     device = images.device
     n = images.size(0)
-    steps_per_epoch = (n // batch_size) // d_steps
+    per_epoch = steps_per_epoch(n, batch_size, d_steps)
+    active_schedulers = [s for s in schedulers if s is not None]  # stepped after every generator step
     if state.order_state is not None:
         order_generator.set_state(state.order_state)
     while state.epoch < epochs and (max_steps is None or state.step < max_steps):
@@ -268,14 +274,13 @@ def fit(
         step.generator.train()
         step.discriminator.train()
         started, seen = time.perf_counter(), 0
-        for i in range(state.batch, steps_per_epoch):
+        for i in range(state.batch, per_epoch):
             for k in range(d_steps):
                 idx = order[(i * d_steps + k) * batch_size : (i * d_steps + k + 1) * batch_size]
                 out = step.discriminator_step(images[idx], labels[idx])
             out.update(step.generator_step(batch_size, device))
-            for scheduler in schedulers:
-                if scheduler is not None:
-                    scheduler.step()
+            for scheduler in active_schedulers:
+                scheduler.step()
             state.step += 1
             state.batch = i + 1
             seen += batch_size * d_steps
