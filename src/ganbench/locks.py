@@ -6,22 +6,16 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from filelock import FileLock
+
 
 @contextlib.contextmanager
 def file_lock(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive ``fcntl`` lock on ``lock_path`` (created if missing) for the ``with`` block.
+    """Hold an exclusive lock on ``lock_path`` (created if missing, with its folder) for the ``with`` block.
 
-    Where there is no ``fcntl`` (Windows) nothing is locked; atomic writes still keep files whole.
+    ``filelock`` picks the OS's own mechanism (``fcntl`` on POSIX, ``msvcrt`` on Windows).
     """
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
+    lock_path = Path(lock_path)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with FileLock(str(lock_path)):
+        yield

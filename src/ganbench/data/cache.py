@@ -6,14 +6,13 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
 
 import torch
 
 from ganbench.data.core import DataError, file_digest
+from ganbench.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -55,22 +54,6 @@ def cache_key(**parts: object) -> str:
     """Short stable digest of everything that determines a cache entry's contents."""
     blob = json.dumps({"preprocess": PREPROCESS_VERSION, **parts}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write `path` through a temp file in the same folder and os.replace it in, or leave nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
-    try:
-        with handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        # Also on KeyboardInterrupt: a half-written temp file must not stay behind.
-        Path(handle.name).unlink(missing_ok=True)
-        raise
 
 
 def cache_path(name: str, key: str) -> Path:

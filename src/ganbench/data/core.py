@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from ganbench.errors import UserError
+
 DATASETS: tuple[str, ...] = ("hoda", "mnist", "sign_digits")
 SPLITS: tuple[str, ...] = ("train", "test")
 
@@ -20,7 +22,7 @@ WHERE_TO_GET = (
 )
 
 
-class DataError(Exception):
+class DataError(UserError):
     """A data problem, told in one line: what is wrong, where, and what to do."""
 
     def __init__(self, message: str) -> None:

@@ -15,9 +15,8 @@ from hydra.utils import instantiate
 from torch import nn
 
 from ganbench.models.base import DOutput, keras_param_count
-from ganbench.stabilize import add_dropout, apply_spectral_norm
 
-__all__ = ["DOutput", "build_models", "keras_param_count", "dcgan_init"]
+__all__ = ["DOutput", "build_discriminator", "build_generator", "build_models", "dcgan_init", "is_conditional", "keras_param_count"]
 
 
 def dcgan_init(module: nn.Module) -> None:
@@ -32,24 +31,30 @@ def dcgan_init(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def build_models(
-    model_cfg: Mapping[str, Any],
-    z_dim: int,
-    image_size: int,
-    num_classes: int,
-    stabilize: Mapping[str, Any] | None = None,
-) -> tuple[nn.Module, nn.Module]:
-    """Instantiate (G, D) from the model config, then apply the architectural stabilisation tricks."""
+def build_generator(model_cfg: Mapping[str, Any], z_dim: int, image_size: int, num_classes: int) -> nn.Module:
+    """Instantiate G from the model config (``generator._target_``), initialised as the model asks."""
+    generator = instantiate(model_cfg["generator"], z_dim=z_dim, image_size=image_size, num_classes=num_classes)
+    if model_cfg.get("init") == "dcgan":
+        dcgan_init(generator)
+    return generator
+
+
+def build_discriminator(model_cfg: Mapping[str, Any], image_size: int, num_classes: int) -> nn.Module:
+    """Instantiate D from the model config (``discriminator._target_``), initialised as the model asks."""
+    discriminator = instantiate(model_cfg["discriminator"], image_size=image_size, num_classes=num_classes)
+    if model_cfg.get("init") == "dcgan":
+        dcgan_init(discriminator)
+    return discriminator
+
+
+def build_models(model_cfg: Mapping[str, Any], z_dim: int, image_size: int, num_classes: int) -> tuple[nn.Module, nn.Module]:
+    """(G, D) as the model config describes them; the stabilisation tricks are applied by the trainer's builder."""
+    # Both nets are instantiated before either is initialised: the order the random stream has always had.
     generator = instantiate(model_cfg["generator"], z_dim=z_dim, image_size=image_size, num_classes=num_classes)
     discriminator = instantiate(model_cfg["discriminator"], image_size=image_size, num_classes=num_classes)
     if model_cfg.get("init") == "dcgan":
         dcgan_init(generator)
         dcgan_init(discriminator)
-    stabilize = stabilize or {}
-    if "d_dropout" in stabilize:
-        add_dropout(discriminator, float(stabilize["d_dropout"]["p"]))
-    if "spectral_norm" in stabilize:
-        apply_spectral_norm(discriminator)
     return generator, discriminator
 
 

@@ -1,4 +1,4 @@
-"""MLflow as the record: stores, experiments, runs and a buffered per-step metric logger."""
+"""One MLflow run as ganbench writes it: the buffered per-step logger, the run's life cycle, its tags."""
 
 from __future__ import annotations
 
@@ -11,15 +11,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import mlflow
 from mlflow.entities import Metric, Param, RunStatus, RunTag
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from ganbench.locks import file_lock
-
-GRID_AXES = ("model", "loss", "stabilize", "dataset", "noise")
+from ganbench.errors import first_line
+from ganbench.tracking import layout
+from ganbench.tracking.store import experiment_id
 
 
 def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -47,77 +45,6 @@ def git_commit() -> str | None:
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
-
-
-def sqlite_path(uri: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URI (relative to the working folder, as SQLite reads it), else None."""
-    if not uri.startswith("sqlite:///"):
-        return None
-    path = uri.removeprefix("sqlite:///").split("?", 1)[0]
-    if not path or path == ":memory:":
-        return None
-    return Path(path).expanduser().resolve()
-
-
-@contextmanager
-def store_lock(uri: str) -> Iterator[None]:
-    """Hold an exclusive lock beside a local SQLite store (``<file>-ganbench.lock``); nothing for other stores.
-
-    MLflow creates and migrates the tables of a new SQLite file when a client first opens it, and
-    creates experiments by name; two processes doing either at once collide (the migrations fail with
-    "duplicate column name"; an experiment is created twice). Ordinary writes need no lock: MLflow's
-    SQLite sessions wait up to 20 s for one another (``PRAGMA busy_timeout``) and each of ganbench's
-    writes is one short batch.
-    """
-    db = sqlite_path(uri)
-    if db is None:
-        yield
-        return
-    with file_lock(db.with_name(db.name + "-ganbench.lock")):
-        yield
-
-
-def make_client(uri: str) -> MlflowClient:
-    """A client for ``uri``; a local SQLite file (and its folder) is created on demand, one process at a time."""
-    mlflow.set_tracking_uri(uri)
-    with store_lock(uri):
-        # Building the client builds the store, which creates the tables of a new file.
-        return MlflowClient(tracking_uri=uri)
-
-
-def artifact_location(uri: str, experiment: str) -> str | None:
-    """Where a new experiment's artifacts go: beside a local SQLite store, else the server's default.
-
-    MLflow's own default is ``./mlruns`` under whatever folder the process runs in,
-    which scatters artifacts; keeping them next to the database keeps a store whole.
-    """
-    if not uri.startswith("sqlite:///"):
-        return None
-    db = Path(uri.removeprefix("sqlite:///")).expanduser().resolve()
-    slug = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in experiment)
-    return (db.parent / "mlartifacts" / slug).as_uri()
-
-
-def experiment_id(client: MlflowClient, name: str) -> str:
-    """The id of experiment ``name``, created when missing (safe when several processes race to create it)."""
-    exp = client.get_experiment_by_name(name)
-    if exp is None:
-        with store_lock(client.tracking_uri):
-            exp = client.get_experiment_by_name(name)  # another process may have created it while we waited
-            if exp is None:
-                try:
-                    return client.create_experiment(name, artifact_location=artifact_location(client.tracking_uri, name))
-                except MlflowException:
-                    # A tracking server has no file lock: another client created it between our two calls.
-                    exp = client.get_experiment_by_name(name)
-                    if exp is None:
-                        raise
-    if exp.lifecycle_stage == "deleted":
-        raise TrackingError(
-            f"experiment {name!r} is deleted in {client.tracking_uri}; restore it "
-            f"(`mlflow experiments restore --experiment-id {exp.experiment_id}`) or choose another tracking.experiment"
-        )
-    return exp.experiment_id
 
 
 class RunLogger:
@@ -182,7 +109,7 @@ class RunLogger:
 
 def grid_tags(cfg: DictConfig, stabilize_label: str) -> dict[str, str]:
     """The grid's choices for this run, as tags (model, loss, stabilize, dataset, noise, seed)."""
-    tags = {"preset": str(cfg.preset)} if cfg.get("preset") else {}
+    tags = {layout.PRESET_TAG: str(cfg.preset)} if cfg.get("preset") else {}
     return tags | {
         "model": str(cfg.model.name),
         "loss": str(cfg.loss.name),
@@ -207,12 +134,12 @@ def mlflow_run(
     if run_id is not None:
         client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
     else:
-        all_tags = {"mlflow.runName": run_name, **tags}
+        all_tags = {layout.RUN_NAME_TAG: run_name, **tags}
         if parent_run_id:
-            all_tags["mlflow.parentRunId"] = parent_run_id
+            all_tags[layout.PARENT_TAG] = parent_run_id
         commit = git_commit()
         if commit:
-            all_tags["mlflow.source.git.commit"] = commit
+            all_tags[layout.GIT_COMMIT_TAG] = commit
         run_id = client.create_run(experiment_id(client, experiment), tags=all_tags, run_name=run_name).info.run_id
     logger = RunLogger(client, run_id, flush_every)
     try:
@@ -221,7 +148,7 @@ def mlflow_run(
         _end(logger, RunStatus.KILLED, "interrupted")
         raise
     except BaseException as exc:
-        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:5000]
+        reason = first_line(f"{type(exc).__name__}: {exc}", 5000)
         _end(logger, RunStatus.FAILED, reason, diverged=getattr(exc, "diverged", False))
         raise
     else:
@@ -230,9 +157,9 @@ def mlflow_run(
 
 
 def _end(logger: RunLogger, status: int, reason: str, diverged: bool = False) -> None:
-    tags = {"error": reason} if status == RunStatus.FAILED else {"killed": reason}
+    tags = {layout.ERROR_TAG: reason} if status == RunStatus.FAILED else {layout.KILLED_TAG: reason}
     if diverged:
-        tags["diverged"] = reason
+        tags[layout.DIVERGED_TAG] = reason
     try:
         logger.flush()
         logger.set_tags(tags)
@@ -245,30 +172,3 @@ def to_container(cfg: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
 
 
-class TrackingError(Exception):
-    """The tracking store cannot be reached or used."""
-
-
-def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
-    """Fail fast, with the URI in the message, when an HTTP tracking server does not answer.
-
-    MLflow's client would otherwise retry with back-off for minutes before giving up.
-    """
-    from urllib.parse import urlparse
-    import socket
-
-    parsed = urlparse(uri)
-    if parsed.scheme not in ("http", "https"):
-        return
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parsed.hostname, port), timeout=timeout_s):
-            pass
-    except OSError as exc:
-        raise TrackingError(
-            f"cannot reach the MLflow tracking server at {uri} ({exc.strerror or exc}); start it "
-            f"(e.g. `mlflow server --host {parsed.hostname} --port {port}`) or set tracking.uri"
-        ) from None
-    # Later requests should not retry for minutes either.
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")

@@ -1,0 +1,37 @@
+"""Where and how torch computes: the device, determinism, CPU threads."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from ganbench.errors import ConfigError
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present; ``cuda`` without a GPU is a config error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device=cuda but no CUDA GPU is visible; use device=cpu or device=auto")
+    return torch.device(name)
+
+
+def set_determinism(deterministic: bool, device: torch.device) -> None:
+    """Deterministic kernels where PyTorch has them (free on the CPU); cuDNN autotuning otherwise.
+
+    On CUDA, cuBLAS needs CUBLAS_WORKSPACE_CONFIG before its first use to be reproducible; an op without a
+    deterministic CUDA kernel warns (warn_only) rather than stopping a benchmark run.
+    """
+    if deterministic and device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic and device.type == "cuda"
+
+
+def set_threads(num_threads: int | None) -> None:
+    """Use ``num_threads`` CPU threads for torch's kernels (``None`` or 0 keeps torch's default)."""
+    if num_threads:
+        torch.set_num_threads(int(num_threads))

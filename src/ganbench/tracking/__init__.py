@@ -1,0 +1,30 @@
+"""MLflow as the record: stores (``store``), runs (``runs``) and the record's layout (``layout``)."""
+
+from ganbench.tracking.runs import RunLogger, flatten, git_commit, grid_tags, mlflow_run, to_container
+from ganbench.tracking.store import (
+    TrackingError,
+    check_reachable,
+    child_runs,
+    experiment_id,
+    make_client,
+    search_all,
+    sqlite_path,
+    store_lock,
+)
+
+__all__ = [
+    "RunLogger",
+    "TrackingError",
+    "check_reachable",
+    "child_runs",
+    "experiment_id",
+    "flatten",
+    "git_commit",
+    "grid_tags",
+    "make_client",
+    "mlflow_run",
+    "search_all",
+    "sqlite_path",
+    "store_lock",
+    "to_container",
+]

@@ -1,0 +1,76 @@
+"""The layout of ganbench's MLflow record, in one place: roles, tags, artifact paths, checkpoint keys.
+
+Whatever writes a run and whatever reads it back (the evaluator, the report, re-scoring, the sweep
+callbacks) name these constants instead of spelling the strings, so the two sides cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+
+# --- roles: tag ``role`` says what a run is; training runs carry none.
+ROLE_TAG = "role"
+ROLE_SWEEP = "sweep"  # a multirun's parent run
+ROLE_CLASSIFIER = "classifier"  # the auxiliary classifier's own run
+ROLE_REFERENCE = "reference"  # the real-data reference row
+NOT_TRAINING = (ROLE_SWEEP, ROLE_CLASSIFIER, ROLE_REFERENCE)
+
+# --- tags
+PARENT_TAG = "mlflow.parentRunId"
+RUN_NAME_TAG = "mlflow.runName"
+GIT_COMMIT_TAG = "mlflow.source.git.commit"
+PRESET_TAG = "preset"
+OVERRIDES_TAG = "overrides"  # a sweep job's own overrides, e.g. "model=dcgan seed=1"
+COMMAND_TAG = "command"
+ERROR_TAG = "error"  # why a run FAILED
+KILLED_TAG = "killed"  # why a run was KILLED
+DIVERGED_TAG = "diverged"  # a FAILED run that diverged (NaN loss, collapse)
+RESUMED_TAG = "resumed_from_step"
+RESCORED_TAG = "rescored"
+INCEPTION_SKIPPED_TAG = "inception_skipped"
+MEASURED_PREFIX = "measured."  # what an evaluation was measured on: measured.<key>
+REFERENCE_TAG = "reference"  # "real" on the real-data reference run
+REFERENCE_KEY_TAG = "reference_key"
+CLASSIFIER_SHA_TAG = "classifier_sha256"
+SWEEP_SUMMARY_TAG = "sweep.summary"
+GRID_AXES = ("model", "loss", "stabilize", "dataset", "noise")  # each a tag on every training run, with ``seed``
+
+# --- artifacts of a training run
+CONFIG_ARTIFACT = "config.yaml"
+DATA_FILES_ARTIFACT = "data_files.json"
+SAMPLES_DIR = "samples"
+ANIMATION_FILE = "training.gif"  # under SAMPLES_DIR
+LOSS_CURVES_ARTIFACT = "plots/loss_curves.png"
+CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_FILE = "final.pt"
+CHECKPOINT_ARTIFACT = f"{CHECKPOINT_DIR}/{CHECKPOINT_FILE}"
+SAMPLE_GRID_PATTERN = re.compile(rf"{SAMPLES_DIR}/epoch_(\d+)\.png")
+JOBS_ARTIFACT = "sweep/jobs.json"  # a sweep parent's list of its jobs' outcomes
+
+
+def sample_grid_artifact(epoch: int) -> str:
+    """Where the fixed-noise sample grid after ``epoch`` epochs goes: ``samples/epoch_007.png``."""
+    return f"{SAMPLES_DIR}/epoch_{epoch:03d}.png"
+
+
+def eval_artifact_dir(step: int) -> str:
+    """Where an evaluation at generator step ``step`` logs its tables and figures."""
+    return f"eval/step_{step:07d}"
+
+
+def rescore_artifact_dir(stamp: str) -> str:
+    """Where ``python -m ganbench.evaluate`` logs a re-scoring made at ``stamp``."""
+    return f"eval/rescore_{stamp}"
+
+
+REFERENCE_ARTIFACT_DIR = "eval/reference"
+
+# --- checkpoint payloads (train/checkpoint.py writes them; re-scoring and sampling read them)
+CKPT_KIND = "kind"  # "resume" (to continue training) or "final" (the trained generator)
+CKPT_CONFIG = "config"
+CKPT_GENERATOR = "generator"
+CKPT_DISCRIMINATOR = "discriminator"
+CKPT_STEP = "step"
+CKPT_EPOCH = "epoch"
+CKPT_NUM_CLASSES = "num_classes"
+CKPT_RUN_ID = "run_id"
