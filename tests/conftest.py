@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -38,6 +42,61 @@ def isolated_environment(data_root: Path, tmp_path_factory: pytest.TempPathFacto
     os.environ["GANBENCH_DATA"] = str(data_root)
     os.environ.setdefault("GANBENCH_CACHE", str(tmp_path_factory.mktemp("ganbench-cache")))
     os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+
+
+# --- MLflow stores and in-process CLIs ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One empty SQLite MLflow store, created and migrated once per session (a migration takes seconds)."""
+    from mlflow.tracking import MlflowClient
+
+    db = tmp_path_factory.mktemp("mlflow-template") / "empty.db"
+    MlflowClient(f"sqlite:///{db}").search_experiments()  # builds the store: creates and migrates the tables
+    return db
+
+
+@pytest.fixture
+def mlflow_uri(tmp_path: Path, migrated_store: Path) -> str:
+    """A fresh, already migrated SQLite store for this test (a copy of the session's empty one)."""
+    db = tmp_path / "mlflow.db"
+    shutil.copyfile(migrated_store, db)
+    return f"sqlite:///{db}"
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
+    """Run a ganbench command in this process: ``run_cli("ganbench", *args)`` for the Hydra app, or
+    ``run_cli(main_function, *args)`` for a ``main(argv)`` CLI; returns its exit code and output.
+
+    Subprocesses stay for what needs a process of its own (signals, launchers).
+    """
+
+    def run(command: str | Callable[..., int | None], *args: str) -> CliResult:
+        capsys.readouterr()
+        code: int | None = 0
+        try:
+            if command == "ganbench":
+                from ganbench.app import main
+
+                monkeypatch.setattr(sys, "argv", ["ganbench", *args])
+                main()
+            else:
+                code = command(list(args))  # type: ignore[operator]
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out = capsys.readouterr()
+        return CliResult(int(code or 0), out.out, out.err)
+
+    return run
 
 
 # --- The evaluation stage (tests/test_classifier.py, test_metrics.py, test_evaluate.py) -----------------

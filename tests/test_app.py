@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_module
 from mlflow.tracking import MlflowClient
 
 from ganbench.app import run
-from ganbench.checkpoint import load_checkpoint
+from ganbench.train.checkpoint import load_checkpoint
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -106,9 +106,9 @@ def test_images_config_and_checkpoint_are_logged(finished_run, tmp_path):
     assert "batch_size: 32" in config_text
 
 
-def test_cli_rejects_bad_values_in_one_line_and_records_nothing(tmp_path):
+def test_cli_rejects_bad_values_in_one_line_and_records_nothing(tmp_path, run_cli):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    proc = cli("train.batch_size=0", "optim.lr=-1", f"tracking.uri={uri}")
+    proc = run_cli("ganbench", "train.batch_size=0", "optim.lr=-1", f"tracking.uri={uri}", f"hydra.run.dir={tmp_path}/out")
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert "ganbench: error: train.batch_size=0 is invalid: it must be an integer >= 1" in lines

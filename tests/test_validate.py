@@ -1,8 +1,6 @@
 """Bad input is refused before anything trains or is logged: one clear line, a non-zero exit, no run left behind."""
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -57,12 +55,24 @@ def test_the_default_config_is_valid():
     assert config_problems(compose_cfg()) == []
 
 
-def cli(tmp_path: Path, *args: str, env_extra: dict | None = None, timeout: float = 300):
-    env = {**os.environ, **(env_extra or {})}
-    started = time.time()
-    proc = subprocess.run([sys.executable, "-m", "ganbench", *args, f"hydra.run.dir={tmp_path}/out"],
-                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=timeout)
-    return proc, time.time() - started
+@pytest.fixture
+def cli(run_cli, tmp_path):
+    """``python -m ganbench ARGS`` in this process, its outputs under tmp_path."""
+
+    def run(tmp_path: Path, *args: str, env_extra: dict | None = None, timeout: float = 300):
+        saved = {k: os.environ.get(k) for k in (env_extra or {})}
+        os.environ.update(env_extra or {})
+        started = time.time()
+        try:
+            return run_cli("ganbench", *args, f"hydra.run.dir={tmp_path}/out"), time.time() - started
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    return run
 
 
 def run_statuses(db: Path) -> list[str]:
@@ -74,21 +84,21 @@ def run_statuses(db: Path) -> list[str]:
     return [r.info.status for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
 
 
-def test_unknown_option_is_refused_by_hydra(tmp_path):
+def test_unknown_option_is_refused_by_hydra(cli, tmp_path):
     proc, _ = cli(tmp_path, "model=stylegan", f"tracking.uri=sqlite:///{tmp_path}/m.db")
     assert proc.returncode != 0
     assert "Could not find 'model/stylegan'" in proc.stderr
     assert not (tmp_path / "m.db").exists()
 
 
-def test_conditional_model_with_batch_larger_than_data_is_refused(tmp_path):
+def test_conditional_model_with_batch_larger_than_data_is_refused(cli, tmp_path):
     proc, _ = cli(tmp_path, "model=acgan", "data.limit=50", "train.batch_size=64", f"tracking.uri=sqlite:///{tmp_path}/m.db")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("ganbench: error: train.batch_size=64 x train.d_steps=1 needs 64 images")
     assert run_statuses(tmp_path / "m.db") == []
 
 
-def test_truncated_hoda_file_names_the_file_and_offset_and_caches_nothing(tmp_path, data_root):
+def test_truncated_hoda_file_names_the_file_and_offset_and_caches_nothing(cli, tmp_path, data_root):
     root = tmp_path / "data" / "hoda" / "DigitDB"
     root.mkdir(parents=True)
     source = (data_root / "hoda" / "DigitDB" / "RemainingSamples.cdb").read_bytes()
@@ -103,7 +113,7 @@ def test_truncated_hoda_file_names_the_file_and_offset_and_caches_nothing(tmp_pa
     assert run_statuses(tmp_path / "m.db") == []
 
 
-def test_missing_data_folder_says_what_is_expected_and_how_to_get_it(tmp_path):
+def test_missing_data_folder_says_what_is_expected_and_how_to_get_it(cli, tmp_path):
     proc, _ = cli(tmp_path, f"tracking.uri=sqlite:///{tmp_path}/m.db", env_extra={"GANBENCH_DATA": str(tmp_path / "nowhere")})
     assert proc.returncode == 2
     line = proc.stderr.strip().splitlines()[-1]
@@ -111,7 +121,7 @@ def test_missing_data_folder_says_what_is_expected_and_how_to_get_it(tmp_path):
     assert run_statuses(tmp_path / "m.db") == []
 
 
-def test_unreachable_tracking_server_fails_fast_naming_the_uri(tmp_path):
+def test_unreachable_tracking_server_fails_fast_naming_the_uri(cli, tmp_path):
     proc, seconds = cli(tmp_path, "data.limit=256", "train.batch_size=64", "tracking.uri=http://127.0.0.1:9")
     assert proc.returncode == 2
     assert "http://127.0.0.1:9" in proc.stderr.strip().splitlines()[-1]

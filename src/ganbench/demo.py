@@ -20,7 +20,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ganbench.app import PARENT_RUN_FILE
+from ganbench.errors import print_error
+from ganbench.report import main as report_main
+from ganbench.sweep.parent import PARENT_RUN_FILE
 
 METRIC = "fid_clf"
 
@@ -31,6 +33,7 @@ def parse_args(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
     overrides = []
     for arg in argv:
         key, sep, value = arg.partition("=")
+        key = "experiment" if key == "tracking.experiment" else key  # the app's spelling, too
         if sep and key in options:
             options[key] = value
         else:
@@ -65,15 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     status = subprocess.run(command).returncode
     parent_file = sweep_dir / PARENT_RUN_FILE
     if not parent_file.is_file():
-        print(f"ganbench.demo: error: the sweep did not start (exit status {status}); see the messages above", file=sys.stderr)
+        print_error("ganbench.demo", f"the sweep did not start (exit status {status}); see the messages above")
         return status or 1
     parent = json.loads(parent_file.read_text())["run_id"]
     if status != 0:
-        print(f"ganbench.demo: warning: the sweep exited with status {status}; reporting what it recorded", file=sys.stderr)
+        print_error("ganbench.demo", f"the sweep exited with status {status}; reporting what it recorded", kind="warning")
 
-    from ganbench import report
-
-    code = report.main([f"parent={parent}", f"experiment={experiment}", f"tracking.uri={uri}", f"metric={METRIC}", f"out={options['out']}"])
+    code = report_main([f"parent={parent}", f"experiment={experiment}", f"tracking.uri={uri}", f"metric={METRIC}", f"out={options['out']}"])
     minutes, seconds = divmod(int(time.perf_counter() - started), 60)
     print()
     print(f"ganbench.demo: done in {minutes} min {seconds:02d} s")

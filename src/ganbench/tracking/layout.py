@@ -74,3 +74,10 @@ CKPT_STEP = "step"
 CKPT_EPOCH = "epoch"
 CKPT_NUM_CLASSES = "num_classes"
 CKPT_RUN_ID = "run_id"
+
+# --- appended for the report (ganbench.report)
+SEED_TAG = "seed"  # on every training run, beside the GRID_AXES tags
+SWEEP_OVERRIDES_TAG = "sweep.overrides"  # a sweep parent's grid, e.g. "model=dcgan,wgan seed=0,1,2"
+REFERENCE_REAL = "real"  # the value of REFERENCE_TAG on the real-data reference run
+JOB_INVALID = "INVALID"  # the status, in JOBS_ARTIFACT, of a sweep job that never started a run
+REPORT_ARTIFACT_DIR = "report"  # where ganbench.report logs its files on the sweep's parent run

@@ -1,0 +1,65 @@
+"""The real-data reference run: held-out real images scored like samples, logged once per store and setting (tag reference=real)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from ganbench.data import cache_root
+from ganbench.data.cache import cache_key
+from ganbench.evaluate.evaluator import Evaluator, Scores
+from ganbench.evaluate.record import log_scores
+from ganbench.files import atomic_write_bytes
+from ganbench.locks import file_lock
+from ganbench.tracking import experiment_id, mlflow_run
+from ganbench.tracking.layout import INCEPTION_SKIPPED_TAG, REFERENCE_ARTIFACT_DIR, REFERENCE_KEY_TAG, REFERENCE_TAG, ROLE_REFERENCE, ROLE_TAG
+
+log = logging.getLogger("ganbench.evaluate")
+
+REFERENCE_REAL = "real"  # the value of tag ``reference`` on the real-data reference run
+
+_REFERENCE_RUNS: dict[tuple[str, str], str] = {}  # (store, key) -> run id, per process
+
+
+def reference_run(evaluator: Evaluator, client: Any, experiment: str) -> str:
+    """The real-data reference run for this setting in this store: found, or computed and logged."""
+    measured = dict(evaluator.measured_on)
+    key = cache_key(role="reference", measured=measured, eval=evaluator.settings.scoring())
+    memo = (client.tracking_uri, key)
+    if memo in _REFERENCE_RUNS:
+        return _REFERENCE_RUNS[memo]
+    # Parallel sweep jobs starting cold must log one reference run between them, not one each.
+    with file_lock(cache_root() / "eval" / f"reference-{key}.lock"):
+        _REFERENCE_RUNS[memo] = _find_or_log_reference(evaluator, client, experiment, key, measured)
+    return _REFERENCE_RUNS[memo]
+
+
+def forget_reference_runs() -> None:
+    """Drop the per-process memo of reference runs (as a fresh sweep worker has none)."""
+    _REFERENCE_RUNS.clear()
+
+
+def _find_or_log_reference(evaluator: Evaluator, client: Any, experiment: str, key: str, measured: dict[str, str]) -> str:
+    """The run id of the reference run with ``key`` in ``experiment``, logging it (scores cached on disk) if missing."""
+    exp_id = experiment_id(client, experiment)
+    found = client.search_runs([exp_id], filter_string=f"tags.{REFERENCE_TAG} = '{REFERENCE_REAL}' and tags.{REFERENCE_KEY_TAG} = '{key}'", max_results=1)
+    if found:
+        return found[0].info.run_id
+    path = cache_root() / "eval" / f"reference-{evaluator.dataset}-{key}.json"
+    scores = None
+    if path.is_file():
+        try:
+            scores = Scores.from_json(json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError) as err:
+            log.warning("cached reference scores %s are unreadable (%s); recomputing them", path, err)
+    if scores is None:
+        scores = evaluator.score_real()
+        atomic_write_bytes(path, json.dumps(scores.to_json(), default=float).encode())
+    tags = {REFERENCE_TAG: REFERENCE_REAL, ROLE_TAG: ROLE_REFERENCE, "dataset": evaluator.dataset, REFERENCE_KEY_TAG: key}
+    if evaluator.inception_skipped:
+        tags[INCEPTION_SKIPPED_TAG] = evaluator.inception_skipped
+    with mlflow_run(client, experiment, f"reference-real-{evaluator.dataset}", tags) as logger:
+        logger.log_params({"eval.num_samples": evaluator.num_samples, "dataset.name": evaluator.dataset, "dataset.image_size": evaluator.image_size})
+        log_scores(logger, scores, 0, REFERENCE_ARTIFACT_DIR, measured, f"{evaluator.dataset}: held-out real images")
+    return logger.run_id

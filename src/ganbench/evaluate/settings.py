@@ -1,0 +1,226 @@
+"""What evaluation needs from the config, read and checked once: ``EvalSettings.from_config(cfg)``.
+
+Every problem in the ``eval`` section is reported together in one ``ConfigError``; past this point
+nothing takes the whole config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from ganbench.errors import ConfigError
+
+SPLITS = ("train", "test")
+INCEPTION_MODES = ("auto", "on", "off")
+
+
+def inception_mode(value: Any) -> Any:
+    """``eval.inception`` as auto/on/off (YAML reads a bare on/off as a boolean)."""
+    if value is True:
+        return "on"
+    if value is False:
+        return "off"
+    return value
+
+
+def eval_config_problems(ev: Mapping[str, Any]) -> list[str]:
+    """Every problem in the ``eval`` config section, one line each."""
+    p: list[str] = []
+
+    def int_at_least(key: str, low: int, allow_null: bool = False) -> None:
+        value = ev.get(key) if "." not in key else ev.get(key.split(".")[0], {}).get(key.split(".")[1])
+        if allow_null and value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            p.append(f"eval.{key}={value!r} is invalid: it must be an integer >= {low}{' or null' if allow_null else ''}")
+
+    int_at_least("num_samples", 2)
+    int_at_least("batch_size", 1)
+    int_at_least("every", 1, allow_null=True)
+    int_at_least("seed", 0)
+    int_at_least("reference_limit", 2, allow_null=True)
+    int_at_least("heldout_limit", 1, allow_null=True)
+    int_at_least("kid_subsets", 1)
+    int_at_least("kid_subset_size", 2)
+    int_at_least("prc_neighborhood", 1)
+    int_at_least("isc_splits", 1)
+    int_at_least("inception_num_samples", 2, allow_null=True)
+    for key in ("reference_split", "heldout_split"):
+        if ev.get(key) not in SPLITS:
+            p.append(f"eval.{key}={ev.get(key)!r} is invalid: choose train or test")
+    share = ev.get("modes_min_share")
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+        p.append(f"eval.modes_min_share={share!r} is invalid: it must be a number in (0, 1]")
+    if inception_mode(ev.get("inception")) not in INCEPTION_MODES:
+        p.append(f"eval.inception={ev.get('inception')!r} is invalid: choose auto, on or off")
+    cas = ev.get("cas", {})
+    if cas.get("enabled"):
+        int_at_least("cas.epochs", 1)
+        int_at_least("cas.batch_size", 1)
+        if isinstance(cas.get("batch_size"), int) and isinstance(ev.get("num_samples"), int) and cas["batch_size"] > ev["num_samples"]:
+            p.append(f"eval.cas.batch_size={cas['batch_size']} exceeds eval.num_samples={ev['num_samples']}; lower it or disable eval.cas.enabled")
+    int_at_least("classifier.epochs", 1)
+    int_at_least("classifier.batch_size", 1)
+    return p
+
+
+@dataclass(frozen=True)
+class ClassifierSettings:
+    """How a classifier is built and trained; every field is part of its cache key."""
+
+    epochs: int = 6
+    min_steps: int = 0  # train at least this many steps, adding epochs on small datasets (sign_digits: ~13 steps an epoch)
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.1
+    width: int = 32
+    feature_dim: int = 128
+    dropout: float = 0.3
+    rotation_deg: float = 10.0  # augmentation: random rotation, scale and shift per image (0 turns each off)
+    scale: float = 0.1
+    shift_px: float = 2.0
+    seed: int = 0
+    train_limit: int | None = None  # train on the first N training images only (quick classifiers for tests)
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> "ClassifierSettings":
+        """Settings from a config mapping (e.g. ``cfg.eval.classifier``); keys that are not settings are ignored."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in dict(cfg).items() if k in names})
+
+
+@dataclass(frozen=True)
+class MetricSettings:
+    """The knobs of the fidelity metrics (from ``cfg.eval``)."""
+
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    prc_neighborhood: int = 3
+    isc_splits: int = 10
+    seed: int = 0
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> "MetricSettings":
+        return cls(**{k: cfg[k] for k in ("kid_subsets", "kid_subset_size", "prc_neighborhood", "isc_splits", "seed") if k in cfg})
+
+
+@dataclass(frozen=True)
+class InceptionSettings:
+    """The optional Inception feature space (``eval.inception*``)."""
+
+    mode: str = "auto"  # auto | on | off
+    weights: str | None = None  # torch-fidelity's weights file; None: the torch hub cache (never downloaded)
+    extractor: str | None = None  # a registered torch-fidelity extractor; None: inception-v3-compat
+    num_samples: int | None = None  # fewer samples for Inception (None: eval.num_samples)
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Everything one evaluation reads: the ``eval`` section typed, and the dataset, data, noise and store it runs on."""
+
+    enabled: bool = True
+    every: int | None = None
+    num_samples: int = 10000
+    batch_size: int = 500
+    seed: int = 0
+    reference_split: str = "train"
+    heldout_split: str = "test"
+    reference_limit: int | None = None
+    heldout_limit: int | None = None
+    reference_run: bool = True
+    modes_min_share: float = 0.01
+    metrics: MetricSettings = field(default_factory=MetricSettings)
+    inception: InceptionSettings = field(default_factory=InceptionSettings)
+    classifier: ClassifierSettings = field(default_factory=ClassifierSettings)
+    classifier_path: str | None = None  # score with this classifier file instead of the cached one
+    cas_enabled: bool = True
+    cas: ClassifierSettings = field(default_factory=ClassifierSettings)  # CAS's quick classifier (seed: eval.seed)
+    # What it runs on: the dataset section as a plain dict (name, image_size, download, ...), data.root,
+    # the generator's noise prior, and the experiment its classifier and reference runs go to.
+    dataset: Mapping[str, Any] = field(default_factory=lambda: {"name": "hoda", "image_size": 28})
+    data_root: str | None = None
+    noise_name: str | None = None
+    noise_dim: int | None = None
+    experiment: str = "ganbench"
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> "EvalSettings":
+        """From a composed config (the app's, the classifier command's, the re-scoring command's); ConfigError lists every problem.
+
+        ``noise`` is optional (the classifier command has none); ``data.root`` and ``tracking.experiment`` default to null and ganbench.
+        """
+        ev = OmegaConf.to_container(cfg.eval, resolve=True)
+        assert isinstance(ev, dict)
+        problems = eval_config_problems(ev)
+        dataset = OmegaConf.to_container(cfg.dataset, resolve=True) if "dataset" in cfg else None
+        if not isinstance(dataset, dict) or "name" not in dataset or "image_size" not in dataset:
+            problems.append("dataset: the config needs a dataset section with name and image_size (dataset=hoda, ...)")
+        if problems:
+            raise ConfigError("\n".join(problems))
+        data = cfg.get("data") or {}
+        noise = cfg.get("noise")
+        tracking = cfg.get("tracking") or {}
+        return cls.from_eval(
+            ev,
+            dataset=dataset,  # type: ignore[arg-type]
+            data_root=None if data.get("root") is None else str(data.get("root")),
+            noise_name=None if noise is None else str(noise.name),
+            noise_dim=None if noise is None else int(noise.dim),
+            experiment=str(tracking.get("experiment") or "ganbench"),
+        )
+
+    @classmethod
+    def from_eval(cls, ev: Mapping[str, Any], **context: Any) -> "EvalSettings":
+        """From an already checked ``eval`` section as a plain mapping, plus the context fields (dataset=, noise_name=, ...)."""
+        seed = int(ev["seed"])
+        classifier = dict(ev.get("classifier") or {})
+        cas = dict(ev.get("cas") or {})
+        return cls(
+            enabled=bool(ev.get("enabled", True)),
+            every=None if ev.get("every") is None else int(ev["every"]),
+            num_samples=int(ev["num_samples"]),
+            batch_size=int(ev["batch_size"]),
+            seed=seed,
+            reference_split=str(ev["reference_split"]),
+            heldout_split=str(ev["heldout_split"]),
+            reference_limit=ev.get("reference_limit"),
+            heldout_limit=ev.get("heldout_limit"),
+            reference_run=bool(ev.get("reference_run", True)),
+            modes_min_share=float(ev["modes_min_share"]),
+            metrics=MetricSettings.from_config(ev),
+            inception=InceptionSettings(
+                mode=inception_mode(ev.get("inception", "auto")),
+                weights=None if not ev.get("inception_weights") else str(ev["inception_weights"]),
+                extractor=ev.get("inception_extractor") or None,
+                num_samples=ev.get("inception_num_samples"),
+            ),
+            classifier=ClassifierSettings.from_config(classifier),
+            classifier_path=None if classifier.get("path") is None else str(classifier["path"]),
+            cas_enabled=bool(cas.get("enabled", False)),
+            cas=ClassifierSettings.from_config({**cas, "seed": seed}),
+            **context,
+        )
+
+    def due(self, epoch: int) -> bool:
+        """Whether the epoch-end hook should evaluate after ``epoch`` epochs (``eval.every``)."""
+        return bool(self.enabled and self.every and epoch % self.every == 0)
+
+    def with_run(self, dataset: Mapping[str, Any], noise_name: str, noise_dim: int, experiment: str) -> "EvalSettings":
+        """These eval settings applied to another run's dataset, noise prior and experiment (re-scoring a logged run)."""
+        return replace(self, dataset=dict(dataset), noise_name=str(noise_name), noise_dim=int(noise_dim), experiment=str(experiment))
+
+    @property
+    def dataset_name(self) -> str:
+        return str(self.dataset["name"])
+
+    def scoring(self) -> dict[str, Any]:
+        """The eval settings every number depends on: not when or whether it runs, what it scores, nor where it is logged."""
+        out = asdict(self)
+        for key in ("enabled", "every", "reference_run", "dataset", "data_root", "noise_name", "noise_dim", "experiment"):
+            out.pop(key)
+        return out

@@ -1,0 +1,89 @@
+"""Stabilisation tricks: one module per trick, each declaring what it changes (see ``base.Trick``).
+
+``conf/stabilize/<name>.yaml`` holds a trick's settings and ``ganbench/stabilize/<name>.py`` its code;
+every module of this package is imported here, so a new trick needs nothing else. ``TrickSet`` is the
+combination a run selected (``stabilize=[smooth,noisy]``), applied by the trainer's builder.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganbench.losses import GANLoss
+from ganbench.stabilize.base import REGISTRY, InputTransform, TargetMaker, Trick
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+NONE = "none"  # conf/stabilize/none.yaml: no trick
+
+
+def trick_names() -> tuple[str, ...]:
+    """Every trick a run can select, ``none`` first."""
+    return (NONE, *sorted(REGISTRY))
+
+
+class TrickSet:
+    """The tricks of one ``stabilize`` config section, in config order, and what they change together."""
+
+    def __init__(self, stabilize: Mapping[str, Any] | None) -> None:
+        stabilize = stabilize or {}
+        self.unknown = [name for name in stabilize if name != NONE and name not in REGISTRY]
+        self.tricks: list[Trick] = [REGISTRY[name](stabilize[name] or {}) for name in stabilize if name in REGISTRY]
+
+    @property
+    def names(self) -> list[str]:
+        return [t.name for t in self.tricks]
+
+    def tag(self) -> str:
+        """A short label for the combination, e.g. ``smooth+noisy`` or ``none``."""
+        return "+".join(self.names) or NONE
+
+    def problems(self) -> list[str]:
+        """Unknown tricks, invalid settings and conflicting pairs, one line each."""
+        p = [f"stabilize={name!r} is invalid: choose from {', '.join(trick_names())}" for name in self.unknown]
+        for trick in self.tricks:
+            p += trick.problems()
+        names = self.names
+        for i, trick in enumerate(self.tricks):
+            for other, why in trick.conflicts.items():
+                if other in names[i + 1 :]:
+                    p.append(f"stabilize=[{trick.name},{other}] conflicts: {why}; keep one of them")
+        return p
+
+    def _ordered(self) -> list[Trick]:
+        return sorted(self.tricks, key=lambda t: t.stage)
+
+    def discriminator(self, d: nn.Module) -> nn.Module:
+        """D with every architectural trick applied."""
+        for trick in self._ordered():
+            d = trick.discriminator(d)
+        return d
+
+    def learning_rates(self, d_lr: float, g_lr: float) -> tuple[float, float]:
+        """(d_lr, g_lr) after the tricks that set rates."""
+        for trick in self._ordered():
+            d_lr, g_lr = trick.learning_rates(d_lr, g_lr)
+        return d_lr, g_lr
+
+    def targets(self, loss: GANLoss, generator: torch.Generator | None = None) -> TargetMaker:
+        """D's target maker with the label tricks."""
+        return TargetMaker(loss, self._ordered(), generator)
+
+    def input_transforms(self, total_steps: int) -> list[InputTransform]:
+        """Changes to every image D sees (each has a ``step`` the loop keeps current)."""
+        return [t for trick in self._ordered() if (t := trick.input_transform(total_steps)) is not None]
+
+
+def stabilize_tag(stabilize: Mapping[str, Any] | None) -> str:
+    """The combination's label (``smooth+noisy``, ``none``) for tags and run names."""
+    return TrickSet(stabilize).tag()
+
+
+__all__ = ["InputTransform", "NONE", "REGISTRY", "TargetMaker", "Trick", "TrickSet", "stabilize_tag", "trick_names"]

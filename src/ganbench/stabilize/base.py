@@ -1,0 +1,91 @@
+"""What a stabilisation trick is: its settings, its checks, and the parts of training it changes.
+
+A trick declares its effects by overriding the hooks below; the trainer's builder applies every
+selected trick through them (``TrickSet``), so no other module reads a trick by name. The hooks:
+
+* ``targets(real, fake, generator)``: D's real and fake targets for a batch (label tricks);
+* ``discriminator(d)``: D's layers (spectral norm, dropout);
+* ``learning_rates(d_lr, g_lr)``: the optimisers' rates (TTUR);
+* ``input_transform(total_steps)``: a function applied to every image D sees (instance noise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from ganbench.losses import GANLoss
+
+REGISTRY: dict[str, type["Trick"]] = {}
+
+
+class Trick:
+    """One stabilisation trick. Subclasses set ``name`` (their ``conf/stabilize/<name>.yaml``) and override hooks."""
+
+    name: ClassVar[str]
+    conflicts: ClassVar[dict[str, str]] = {}  # trick -> why the two cannot be combined
+    stage: ClassVar[int] = 0  # order among tricks of one kind: smoothing, jitter, flips; dropout before spectral norm
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        REGISTRY[cls.name] = cls
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.settings = dict(settings)
+
+    def key(self, name: str) -> str:
+        """The dotted config key of one of this trick's settings, for messages."""
+        return f"stabilize.{self.name}.{name}"
+
+    def problems(self) -> list[str]:
+        """One line per invalid setting; [] when the trick can run."""
+        return []
+
+    # -- effects (default: none)
+    changes_targets: ClassVar[bool] = False
+
+    def targets(self, real: Tensor, fake: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        return real, fake
+
+    def discriminator(self, d: nn.Module) -> nn.Module:
+        return d
+
+    def learning_rates(self, d_lr: float, g_lr: float) -> tuple[float, float]:
+        return d_lr, g_lr
+
+    def input_transform(self, total_steps: int) -> "InputTransform | None":
+        return None
+
+
+class InputTransform:
+    """A change to every image D sees that may depend on the generator step (``step`` is set by the loop)."""
+
+    step: int = 0
+
+    def __call__(self, x: Tensor) -> Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+Targets = Callable[[int, torch.device], tuple[Tensor, Tensor]]
+
+
+class TargetMaker:
+    """Builds D's real and fake targets for a batch: the loss's plain targets, then each label trick in turn."""
+
+    def __init__(self, loss: GANLoss, tricks: list[Trick], generator: torch.Generator | None = None) -> None:
+        self.loss, self.generator = loss, generator
+        self.tricks = sorted((t for t in tricks if t.changes_targets), key=lambda t: t.stage)
+
+    def __call__(self, n: int, device: torch.device) -> tuple[Tensor, Tensor]:
+        real = torch.full((n,), self.loss.real_target, device=device)
+        fake = torch.full((n,), self.loss.fake_target, device=device)
+        for trick in self.tricks:
+            real, fake = trick.targets(real, fake, self.generator)
+        return real, fake
+
+    def generator_targets(self, n: int, device: torch.device) -> Tensor:
+        """G always aims for the plain real target: the tricks regularise D only."""
+        return torch.full((n,), self.loss.real_target, device=device)

@@ -1,0 +1,1 @@
+"""Sweeps: the ready grids (``grids``) and the Hydra callbacks that give a multirun one MLflow parent run."""

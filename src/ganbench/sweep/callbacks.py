@@ -1,0 +1,238 @@
+"""Hydra callbacks: one MLflow parent run per multirun, whatever launcher runs the jobs.
+
+Registered in ``conf/config.yaml`` (``hydra.callbacks``). In a multirun:
+
+- ``on_multirun_start`` (the submitting process) creates the tracking store and the
+  experiment before any job starts, opens the sweep's parent run (tag ``role=sweep``) and
+  writes its id to ``<hydra.sweep.dir>/mlflow_parent_run.json``, where every job finds it
+  (``ganbench.sweep.parent``), be it a joblib worker, a submitit process or a SLURM node;
+- ``on_job_end`` (in the job's own process) writes the job's outcome to
+  ``<job folder>/ganbench_job.json`` and tags its run with the job's overrides;
+- ``on_multirun_end`` (the submitting process again) counts the children by status, logs the
+  job list and the sweep's config to the parent run, closes it FINISHED and exits with status 2
+  when a job had an invalid config (FAILED and diverged jobs are results: they keep status 0).
+
+A sweep that stops early (Ctrl-C, SIGTERM, a launcher error) leaves its parent run KILLED, not RUNNING.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import math
+import re
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from mlflow.entities import Metric, RunTag
+from omegaconf import DictConfig, OmegaConf
+
+from ganbench.errors import EXIT_USAGE, first_line, print_error
+from ganbench.files import atomic_write_json
+from ganbench.sweep.parent import PARENT_RUN_FILE, parent_run_id
+from ganbench.tracking import TrackingError, check_reachable, child_runs, experiment_id, git_commit, layout, make_client
+
+log = logging.getLogger("ganbench.sweep")
+
+JOB_FILE = "ganbench_job.json"  # one job's outcome, in the job's output folder
+JOBS_ARTIFACT = layout.JOBS_ARTIFACT  # every job's outcome, logged to the parent run at the end
+
+
+def tag_key(key: str) -> str:
+    """An override key as an MLflow tag key (letters, digits, ``_ - . / space`` only): ``+sweep`` -> ``sweep``."""
+    return re.sub(r"[^\w\-./ ]", "", key) or "_"
+
+
+def sweep_overrides(config: DictConfig) -> dict[str, str]:
+    """The sweep's overrides, key -> value: ``hydra.sweeper.params`` (from a sweep file), then the command line's."""
+    merged: dict[str, str] = {}
+    params = OmegaConf.select(config, "hydra.sweeper.params")
+    if params:
+        for key, value in OmegaConf.to_container(params, resolve=False).items():  # type: ignore[union-attr]
+            merged[str(key)] = str(value)
+    for override in OmegaConf.select(config, "hydra.overrides.task") or []:
+        key, sep, value = str(override).partition("=")
+        if sep:
+            merged[key] = value
+    return merged
+
+
+def job_record(config: DictConfig, job_return: JobReturn) -> dict[str, Any]:
+    """What became of one job: FINISHED, FAILED (error, maybe diverged) or INVALID (never started a run)."""
+    value = job_return._return_value  # the property re-raises a job's exception; we only want to read it
+    record: dict[str, Any] = {
+        "num": int(OmegaConf.select(config, "hydra.job.num", default=-1)),
+        "overrides": list(job_return.overrides or []),
+        "run_id": None,
+        "error": None,
+        "parent_run_id": parent_run_id(Path(str(config.hydra.sweep.dir))),
+    }
+    if job_return.status == JobStatus.COMPLETED and isinstance(value, dict):
+        record.update(status=str(value.get("status", "FINISHED")), run_id=value.get("run_id"), error=value.get("error"))
+    elif job_return.status == JobStatus.COMPLETED:
+        record["status"] = "FINISHED"
+    else:
+        record.update(status="FAILED", error=first_line(f"{type(value).__name__}: {value}", 2000))
+    return record
+
+
+def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+
+def stop_on_sigterm() -> None:
+    """Let SIGTERM (a scheduler's or ``kill``'s stop) unwind the sweep like Ctrl-C, so the atexit hook runs.
+
+    Python's default SIGTERM ends the process on the spot, leaving the parent run RUNNING for ever.
+    A handler someone else installed is left alone.
+    """
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+
+
+class MlflowParentRun(Callback):
+    """One MLflow parent run per multirun; every job's run becomes its child.
+
+    ``objective``: for Optuna sweeps, the metric of the job's run handed to the sweeper as the job's
+    return value (a job without it counts as the worst value, +inf or -inf per ``direction``).
+    """
+
+    def __init__(self, objective: str | None = None, direction: str = "minimize") -> None:
+        if direction not in ("minimize", "maximize"):
+            raise ValueError(f"direction={direction!r}: choose minimize or maximize")
+        self.objective, self.direction = objective, direction
+        self.run_id: str | None = None
+        self.uri: str | None = None
+
+    # -- in the process that starts the sweep
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        uri, experiment = str(config.tracking.uri), str(config.tracking.experiment)
+        sweep_dir = Path(str(config.hydra.sweep.dir))  # resolves ${now:...} once; the jobs reuse the value
+        try:
+            check_reachable(uri)
+            client = make_client(uri)  # creates a new SQLite store here, before parallel jobs could race on it
+            exp_id = experiment_id(client, experiment)
+        except TrackingError as exc:
+            print_error("ganbench", exc)
+            sys.exit(EXIT_USAGE)
+        overrides = sweep_overrides(config)
+        name = OmegaConf.select(config, "hydra.runtime.choices.sweep") or "grid"
+        tags = {
+            layout.ROLE_TAG: layout.ROLE_SWEEP,
+            "sweep.name": name,
+            "sweep.overrides": " ".join(f"{k}={v}" for k, v in overrides.items())[:5000],
+            "sweep.dir": str(sweep_dir.resolve()),
+            "sweep.launcher": str(OmegaConf.select(config, "hydra.launcher._target_", default="")).rsplit(".", 1)[-1],
+            "sweep.sweeper": str(OmegaConf.select(config, "hydra.sweeper._target_", default="")).rsplit(".", 1)[-1],
+            "command": " ".join(sys.argv)[:5000],
+            **{f"sweep.param.{tag_key(k)}": v[:5000] for k, v in overrides.items()},
+        }
+        commit = git_commit()
+        if commit:
+            tags[layout.GIT_COMMIT_TAG] = commit
+        run_name = f"sweep-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        self.run_id = client.create_run(exp_id, tags=tags, run_name=run_name).info.run_id
+        self.uri = uri
+        atomic_write_json(sweep_dir / PARENT_RUN_FILE, {"run_id": self.run_id, "tracking_uri": uri, "experiment": experiment})
+        atexit.register(self._close_if_open)
+        stop_on_sigterm()
+        log.info("sweep parent run %s in experiment %r of %s", self.run_id, experiment, uri)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.run_id is None:
+            return
+        client = make_client(str(config.tracking.uri))
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        # Only this sweep's jobs: a reused sweep folder may still hold an earlier sweep's.
+        jobs = sorted(
+            (job for p in sweep_dir.rglob(JOB_FILE) if (job := json.loads(p.read_text())).get("parent_run_id") == self.run_id),
+            key=lambda j: j["num"],
+        )
+        children = child_runs(client, self.run_id)
+        counts = {status: sum(r.info.status == status for r in children) for status in ("FINISHED", "FAILED", "KILLED", "RUNNING")}
+        counts["diverged"] = sum(layout.DIVERGED_TAG in r.data.tags for r in children)
+        invalid = [j for j in jobs if j["status"] == "INVALID"]
+        now = int(time.time() * 1000)
+        metrics = {"jobs": len(jobs), "jobs_invalid": len(invalid), **{f"children_{k.lower()}": v for k, v in counts.items()}}
+        summary = (
+            f"{len(jobs)} jobs: {counts['FINISHED']} finished, {counts['FAILED']} failed ({counts['diverged']} diverged), "
+            f"{counts['KILLED']} killed, {len(invalid)} invalid"
+        )
+        tags = {layout.SWEEP_SUMMARY_TAG: summary}
+        if invalid:
+            tags[layout.ERROR_TAG] = f"{len(invalid)} job(s) had an invalid config: " + "; ".join(
+                f"#{j['num']} {' '.join(j['overrides'])}: {j['error']}" for j in invalid
+            )[:4900]
+        client.log_batch(
+            self.run_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+            tags=[RunTag(k, v) for k, v in tags.items()],
+        )
+        client.log_text(self.run_id, json.dumps(jobs, indent=1, sort_keys=True), JOBS_ARTIFACT)
+        for extra in ("multirun.yaml", "optimization_results.yaml"):  # the sweep's config; Optuna's best trial
+            if (sweep_dir / extra).is_file():
+                client.log_artifact(self.run_id, str(sweep_dir / extra), "sweep")
+        client.set_terminated(self.run_id, "FINISHED")
+        parent, self.run_id = self.run_id, None
+        print(f"ganbench: sweep finished: {summary}; parent run {parent}", file=sys.stderr)
+        print(
+            f"ganbench: leaderboard: python -m ganbench.report parent={parent} "
+            f"experiment={config.tracking.experiment} tracking.uri={config.tracking.uri}",
+            file=sys.stderr,
+        )
+        if invalid:
+            by_error: dict[str, list[int]] = {}
+            for job in invalid:
+                by_error.setdefault(str(job["error"]), []).append(job["num"])
+            for error, nums in by_error.items():
+                first = first_line(error, 2000) if error else "invalid config"
+                print_error("ganbench", f"job(s) #{', #'.join(map(str, nums))} did not run: {first}")
+            sys.exit(EXIT_USAGE)
+
+    def _close_if_open(self) -> None:
+        """At exit of a sweep that never reached its end: the parent run is KILLED, not left RUNNING."""
+        if self.run_id is None or self.uri is None:
+            return
+        try:
+            client = make_client(self.uri)
+            client.set_tag(self.run_id, layout.KILLED_TAG, "the sweep stopped before all its jobs returned")
+            client.set_terminated(self.run_id, "KILLED")
+        except Exception as exc:  # exiting anyway: say so, never mask the real error
+            print(f"ganbench: could not close the sweep's parent run {self.run_id}: {exc}", file=sys.stderr)
+        self.run_id = None
+
+    # -- in each job's process
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if OmegaConf.select(config, "hydra.mode") != RunMode.MULTIRUN:
+            return
+        record = job_record(config, job_return)
+        atomic_write_json(Path(str(config.hydra.runtime.output_dir)) / JOB_FILE, record)
+        client = None
+        if record["run_id"]:
+            try:
+                client = make_client(str(config.tracking.uri))
+                # The job's own choices, e.g. optim.lr=1e-4: the report tells configurations apart by them.
+                client.set_tag(record["run_id"], layout.OVERRIDES_TAG, " ".join(record["overrides"])[:5000])
+            except Exception as exc:
+                log.warning("could not tag run %s with its overrides: %s", record["run_id"], exc)
+        if self.objective:
+            job_return.return_value = self.objective_value(client, record)
+
+    def objective_value(self, client: Any, record: dict[str, Any]) -> float:
+        """The job's ``objective`` metric for the sweeper; a failed job or a missing metric is the worst value."""
+        worst = math.inf if self.direction == "minimize" else -math.inf
+        if record["status"] != "FINISHED" or client is None:
+            return worst
+        value = client.get_run(record["run_id"]).data.metrics.get(self.objective)
+        if value is None or not math.isfinite(value):
+            log.warning("run %s has no finite %s; the sweeper gets %s", record["run_id"], self.objective, worst)
+            return worst
+        return float(value)

@@ -1,0 +1,104 @@
+"""Build what one run trains with: nets, tricks, optimisers, schedules and the step, as the settings compose them.
+
+This is the one place the grid's choices are resolved: the model config names its classes, each
+stabilisation trick says what it changes (``ganbench.stabilize``), the loss is looked up by name.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ganbench.losses import get_loss
+from ganbench.models import build_models, is_conditional
+from ganbench.noise import sample_noise
+from ganbench.stabilize import InputTransform, TrickSet
+from ganbench.train.optim import MomentumRamp, build_optimizer, build_scheduler
+from ganbench.train.settings import TrainSettings
+from ganbench.train.step import GANStep, make_after_d_update, make_penalty
+
+
+@dataclass
+class Built:
+    """Everything one run trains with."""
+
+    step: GANStep
+    schedulers: list[Any]
+    input_transforms: list[InputTransform]
+    conditional: bool
+
+
+def autocast_for(amp: Any, device: torch.device) -> Any:
+    """bf16 autocast on CUDA (``train.amp=auto|true``); on the CPU only when asked for (``true``), as it is slower there."""
+    wanted = amp is True or (amp == "auto" and device.type == "cuda")
+    if not wanted:
+        return nullcontext
+    return partial(torch.autocast, device_type=device.type, dtype=torch.bfloat16)
+
+
+def compose(transforms: list[InputTransform]) -> Any:
+    """One function applying every input transform in turn (the identity when there is none)."""
+    if not transforms:
+        return lambda x: x
+
+    def apply(x: Tensor) -> Tensor:
+        for transform in transforms:
+            x = transform(x)
+        return x
+
+    return apply
+
+
+def build(settings: TrainSettings, num_classes: int, device: torch.device, total_steps: int, epoch_steps: int | None = None) -> Built:
+    """Models, optimisers, schedules, loss, label tricks and regularisers as the settings compose them.
+
+    ``epoch_steps`` (generator steps an epoch) turns epoch counts (a step schedule's step_epochs, a momentum
+    ramp) into steps; by default it is total_steps / epochs.
+    """
+    if epoch_steps is None:
+        epoch_steps = max(1, total_steps // max(1, settings.epochs))
+    tricks = TrickSet(settings.stabilize)
+    model_cfg, optim_cfg = settings.model, settings.optim
+    generator, discriminator = build_models(model_cfg, settings.z_dim, settings.image_size, num_classes)
+    discriminator = tricks.discriminator(discriminator)
+    generator, discriminator = generator.to(device), discriminator.to(device)
+    if settings.channels_last:
+        generator = generator.to(memory_format=torch.channels_last)
+        discriminator = discriminator.to(memory_format=torch.channels_last)
+    d_lr, g_lr = tricks.learning_rates(float(optim_cfg["d_lr"]), float(optim_cfg["g_lr"]))
+    fused = bool(optim_cfg.get("fused", False))
+    d_opt = build_optimizer(discriminator.parameters(), optim_cfg, d_lr, fused)
+    g_opt = build_optimizer(generator.parameters(), optim_cfg, g_lr, fused)
+    if settings.compile:
+        generator.compile()
+        if not model_cfg.get("gradient_penalty"):
+            # The gradient penalty differentiates through D twice, which compiled graphs do not support.
+            discriminator.compile()
+    loss = get_loss(settings.loss)
+    transforms = tricks.input_transforms(total_steps)
+    prior, dim = settings.noise_prior, settings.z_dim
+    step = GANStep(
+        generator=generator,
+        discriminator=discriminator,
+        loss=loss,
+        targets=tricks.targets(loss),
+        sample_noise=lambda n: sample_noise(prior, n, dim, device),
+        sample_labels=lambda n: torch.randint(0, num_classes, (n,), device=device),
+        d_optimizer=d_opt,
+        g_optimizer=g_opt,
+        perturb=compose(transforms),
+        penalty=make_penalty(model_cfg),
+        after_d_update=make_after_d_update(model_cfg),
+        class_weight=float(model_cfg.get("class_loss_weight", 1.0)),
+        autocast=autocast_for(settings.amp, device),
+    )
+    schedulers = [build_scheduler(opt, settings.lr_schedule, total_steps, epoch_steps) for opt in (d_opt, g_opt)]
+    if optim_cfg.get("momentum_final") is not None:  # SGD only (validated)
+        ramp_steps = int(optim_cfg["momentum_ramp_epochs"]) * epoch_steps
+        schedulers += [MomentumRamp(opt, optim_cfg["momentum_final"], ramp_steps) for opt in (d_opt, g_opt)]
+    return Built(step, schedulers, transforms, is_conditional(generator))

@@ -1,0 +1,119 @@
+"""Resume checkpoints: what one holds, finding the one to continue from, and loading it back."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ganbench.errors import ConfigError
+from ganbench.train.build import Built
+from ganbench.train.checkpoint import CheckpointDir, config_key
+from ganbench.train.loop import LoopState
+
+log = logging.getLogger("ganbench")
+
+# Keys that do not change what is trained: a checkpoint made under other values still resumes.
+RESUME_IGNORES = (
+    "tracking",
+    "eval",
+    "data.root",
+    "train.resume",
+    "train.checkpoint_every",
+    "train.keep_checkpoints",
+    "train.checkpoint_dir",
+    "train.num_threads",
+)
+UNFINISHED = ("RUNNING", "KILLED", "FAILED")
+
+
+def checkpoint_dir(config: dict[str, Any], root: str, keep: int) -> CheckpointDir:
+    """This config + seed's checkpoint folder under ``root``."""
+    return CheckpointDir(root, config_key(config, RESUME_IGNORES), keep)
+
+
+def find_resume(checkpoints: CheckpointDir, resume: Any, client: Any) -> dict[str, Any] | None:
+    """Per ``train.resume`` (auto / true / false), the checkpoint of an unfinished run to continue, or None."""
+    if resume is False:
+        return None
+    ckpt, skipped = checkpoints.latest()
+    for line in skipped:
+        log.warning("skipping a damaged checkpoint: %s", line)
+    if ckpt is not None:
+        try:
+            status = client.get_run(ckpt["run_id"]).info.status
+        except Exception:  # the run is not in this store: the checkpoint belongs to another one
+            status = None
+        if status not in UNFINISHED:
+            log.warning("checkpoint %s belongs to run %s, which this store does not hold unfinished; starting afresh",
+                        checkpoints.path, ckpt["run_id"])
+            ckpt = None
+    if ckpt is None and resume is True:
+        raise ConfigError(
+            f"train.resume=true but there is no checkpoint of this config and seed in {checkpoints.path}; "
+            "use train.resume=auto to start a new run"
+        )
+    return ckpt
+
+
+def frames_to_tensors(frames: list[Image.Image]) -> list[torch.Tensor]:
+    return [torch.from_numpy(np.array(f)) for f in frames]
+
+
+def tensors_to_frames(tensors: list[torch.Tensor]) -> list[Image.Image]:
+    return [Image.fromarray(t.numpy(), mode="L") for t in tensors]
+
+
+def resume_payload(run_id: str, config: dict[str, Any], state: LoopState, built: Built, frames: list[Image.Image],
+                   seconds: float, device: torch.device) -> dict[str, Any]:
+    """Everything needed to continue training exactly where ``state`` is."""
+    step = built.step
+    return {
+        "kind": "resume",
+        "run_id": run_id,
+        "config": config,
+        "step": state.step,
+        "epoch": state.epoch,
+        "batch": state.batch,
+        "order_state": state.order_state,
+        "rng_cpu": torch.get_rng_state(),
+        "rng_cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
+        "generator": step.generator.state_dict(),
+        "discriminator": step.discriminator.state_dict(),
+        "g_optimizer": step.g_optimizer.state_dict(),
+        "d_optimizer": step.d_optimizer.state_dict(),
+        "schedulers": [s.state_dict() if s is not None else {} for s in built.schedulers],
+        "history": state.history,
+        "steps": state.steps,
+        "frames": frames_to_tensors(frames),
+        "seconds": seconds,
+    }
+
+
+def restore(ckpt: dict[str, Any], built: Built, device: torch.device) -> tuple[LoopState, list[Any], float]:
+    """Load a resume checkpoint into the freshly built nets and optimisers; return loop state, frames, seconds."""
+    step_fn = built.step
+    step_fn.generator.load_state_dict(ckpt["generator"])
+    step_fn.discriminator.load_state_dict(ckpt["discriminator"])
+    step_fn.g_optimizer.load_state_dict(ckpt["g_optimizer"])
+    step_fn.d_optimizer.load_state_dict(ckpt["d_optimizer"])
+    for scheduler, saved in zip(built.schedulers, ckpt["schedulers"]):
+        if scheduler is not None:
+            scheduler.load_state_dict(saved)
+    torch.set_rng_state(ckpt["rng_cpu"])
+    if device.type == "cuda" and ckpt["rng_cuda"]:
+        torch.cuda.set_rng_state_all(ckpt["rng_cuda"])
+    state = LoopState(
+        epoch=ckpt["epoch"],
+        step=ckpt["step"],
+        batch=ckpt["batch"],
+        order_state=ckpt["order_state"],
+        history={k: list(v) for k, v in ckpt["history"].items()},
+        steps=list(ckpt["steps"]),
+    )
+    for transform in built.input_transforms:
+        transform.step = state.step
+    return state, tensors_to_frames(ckpt["frames"]), float(ckpt["seconds"])

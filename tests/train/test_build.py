@@ -1,0 +1,127 @@
+"""Each grid choice is in effect in the step the builder makes, not just accepted: tricks, penalty, class weight."""
+
+import copy
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_module
+import torch.nn.functional as F
+from torch import nn
+
+import ganbench.conf
+from ganbench.stabilize import REGISTRY, NONE
+from ganbench.train.build import build
+from ganbench.train.settings import TrainSettings
+from ganbench.train.step import no_penalty
+
+CPU = torch.device("cpu")
+
+
+def built_for(*overrides: str, total_steps: int = 10):
+    with initialize_config_module("ganbench.conf", version_base="1.3"):
+        cfg = compose("config", overrides=list(overrides))
+    torch.manual_seed(0)
+    return build(TrainSettings.from_config(cfg, "test"), 10, CPU, total_steps)
+
+
+def weight_layers(module: nn.Module) -> list[nn.Module]:
+    return [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+
+
+def real_batch(n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.zeros(n, 1, 28, 28), torch.arange(n) % 10
+
+
+def test_every_trick_yaml_has_its_module_and_every_module_its_yaml():
+    yamls = {p.stem for p in (Path(ganbench.conf.__file__).parent / "stabilize").glob("*.yaml")}
+    assert yamls - {NONE} == set(REGISTRY)
+
+
+@pytest.mark.parametrize("model", ["dcgan", "gan", "acgan"])
+def test_spectral_norm_wraps_every_weight_layer_of_the_real_discriminator(model):
+    plain = built_for(f"model={model}").step.discriminator
+    normed = built_for(f"model={model}", "stabilize=spectral_norm").step.discriminator
+    assert not any(nn.utils.parametrize.is_parametrized(m) for m in weight_layers(plain))
+    layers = weight_layers(normed)
+    assert layers and all(nn.utils.parametrize.is_parametrized(m, "weight") for m in layers)
+    assert not any(nn.utils.parametrize.is_parametrized(m) for m in weight_layers(built_for(f"model={model}", "stabilize=spectral_norm").step.generator))
+
+
+def test_d_dropout_puts_a_dropout_after_every_activation_of_d_only():
+    step = built_for("stabilize=d_dropout", "stabilize.d_dropout.p=0.4").step
+    activations = [m for m in step.discriminator.modules() if isinstance(m, (nn.LeakyReLU, nn.ReLU))]
+    dropouts = [m for m in step.discriminator.modules() if isinstance(m, nn.Dropout)]
+    assert activations and len(dropouts) == len(activations) and all(d.p == 0.4 for d in dropouts)
+    assert not any(isinstance(m, nn.Dropout) for m in built_for().step.discriminator.modules())
+    assert not any(isinstance(m, nn.Dropout) for m in step.generator.modules())
+
+
+def capture_d_inputs(step) -> list[torch.Tensor]:
+    seen: list[torch.Tensor] = []
+    step.discriminator.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    return seen
+
+
+def test_instance_noise_reaches_real_and_fake_inputs_of_both_updates_and_anneals_to_zero():
+    built = built_for("stabilize=instance_noise", "stabilize.instance_noise.std=0.5", "stabilize.instance_noise.anneal_steps=4")
+    (noise,) = built.input_transforms
+    step = built.step
+    fakes: list[torch.Tensor] = []
+    step.generator.register_forward_hook(lambda module, args, out: fakes.append(out.detach().clone()))
+    seen = capture_d_inputs(step)
+    real, labels = real_batch(64)
+    step.discriminator_step(real, labels)
+    step.generator_step(64, CPU)
+    d_real, d_fake, g_fake = seen
+    assert d_real.std().item() == pytest.approx(0.5, rel=0.1)  # the real batch is all zeros
+    assert (d_fake - fakes[0]).std().item() == pytest.approx(0.5, rel=0.1)
+    assert (g_fake - fakes[1]).std().item() == pytest.approx(0.5, rel=0.1)
+    noise.step = 2  # the loop sets this after every generator step
+    seen.clear()
+    step.discriminator_step(real, labels)
+    assert seen[0].std().item() == pytest.approx(0.25, rel=0.1)
+    noise.step = 4
+    seen.clear()
+    step.discriminator_step(real, labels)
+    assert torch.equal(seen[0], real)
+
+
+def d_loss_of(step, seed: int = 0) -> float:
+    torch.manual_seed(seed)
+    real, labels = real_batch()
+    return step.discriminator_step(real, labels)["d_loss"].item()
+
+
+def test_the_gradient_penalty_adds_to_the_critic_loss():
+    step = built_for("model=wgan_gp").step
+    assert step.penalty.keywords["weight"] == 10.0
+    with_penalty = d_loss_of(copy.deepcopy(step))
+    without = d_loss_of(dataclasses.replace(copy.deepcopy(step), penalty=no_penalty))
+    assert with_penalty > without + 1e-3
+    assert built_for("model=wgan").step.penalty is no_penalty
+
+
+def test_acgan_class_weight_adds_the_class_cross_entropy_of_both_batches():
+    step = built_for("model=acgan").step
+    assert step.class_weight == 1.0
+    weighted = copy.deepcopy(step)
+    outputs, fake_labels = [], []
+    weighted.discriminator.register_forward_hook(lambda module, args, out: outputs.append(out[1].detach()))
+    sample_labels = weighted.sample_labels
+    weighted.sample_labels = lambda n: fake_labels.append(sample_labels(n)) or fake_labels[-1]
+    with_class = d_loss_of(weighted)
+    without = d_loss_of(dataclasses.replace(copy.deepcopy(step), class_weight=0.0))
+    _, labels = real_batch()
+    expected = F.cross_entropy(outputs[0], labels) + F.cross_entropy(outputs[1], fake_labels[0])
+    assert with_class - without == pytest.approx(expected.item(), rel=1e-4)
+
+
+def test_ttur_rates_reach_the_optimisers_and_label_tricks_reach_the_targets():
+    step = built_for("stabilize=[ttur,smooth]").step
+    assert (step.d_optimizer.param_groups[0]["lr"], step.g_optimizer.param_groups[0]["lr"]) == (4e-4, 1e-4)
+    real_t, fake_t = step.targets(4, CPU)
+    assert torch.allclose(real_t, torch.full((4,), 0.9)) and torch.equal(fake_t, torch.zeros(4))
+    out = step.discriminator_step(*real_batch(4))
+    assert out["d_target_real"].item() == pytest.approx(0.9)

@@ -1,0 +1,151 @@
+"""The training step for every model x its valid losses x each stabilisation trick, on real Hoda images."""
+
+import math
+
+import pytest
+import torch
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+
+from ganbench.data import load_dataset
+from ganbench.losses import LOSSES
+from ganbench.train.build import build as build_from_settings
+from ganbench.train.loop import Hooks, fit
+from ganbench.train.settings import TrainSettings
+from ganbench.train.step import clip_weights
+
+MODELS = ("gan", "dcgan", "cgan", "cgan_conv", "acgan", "wgan", "wgan_gp")
+TRICKS = ("none", "smooth", "smooth_range", "noisy", "instance_noise", "ttur", "spectral_norm", "d_dropout")
+
+
+def compose_cfg(*overrides: str):
+    with initialize_config_module("ganbench.conf", version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+def build(cfg, num_classes, device, total_steps, epoch_steps=None):
+    """What a run trains with, from a composed config (as the app builds it)."""
+    return build_from_settings(TrainSettings.from_config(cfg, "test"), num_classes, device, total_steps, epoch_steps)
+
+
+def valid_losses(model: str) -> list[str]:
+    cfg = compose_cfg(f"model={model}")
+    return list(cfg.model.get("valid_losses", LOSSES))
+
+
+@pytest.fixture(scope="module")
+def hoda_small(data_root, tmp_path_factory):
+    import os
+
+    os.environ.setdefault("GANBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+    return load_dataset("hoda", "train", image_size=28, root=data_root, limit=64)
+
+
+GRID = [(m, l, t) for m in MODELS for l in valid_losses(m) for t in TRICKS]
+
+
+@pytest.mark.parametrize("model,loss,trick", GRID, ids=["-".join(c) for c in GRID])
+def test_every_combination_trains_without_nan(model, loss, trick, hoda_small):
+    cfg = compose_cfg(f"model={model}", f"loss={loss}", f"stabilize={trick}", "train.d_steps=1")
+    torch.manual_seed(0)
+    built = build(cfg, hoda_small.num_classes, torch.device("cpu"), total_steps=2)
+    seen = []
+    state = fit(
+        built.step,
+        hoda_small.images,
+        hoda_small.labels,
+        batch_size=16,
+        epochs=1,
+        max_steps=2,
+        d_steps=1,
+        order_generator=torch.Generator().manual_seed(0),
+        schedulers=built.schedulers,
+        hooks=Hooks(on_step=lambda s, v: seen.append(v)),
+        input_transforms=built.input_transforms,
+    )
+    assert state.step == 2 and len(seen) == 2
+    assert all(math.isfinite(v) for values in seen for v in values.values())
+    fake = built.step.generator(torch.randn(3, cfg.noise.dim), torch.tensor([0, 1, 2]))
+    assert fake.shape == (3, 1, 28, 28) and fake.min() >= -1 and fake.max() <= 1
+    logits, classes = built.step.discriminator(fake, torch.tensor([0, 1, 2]))
+    assert logits.shape == (3,)
+    assert (classes is not None) == (model == "acgan")
+
+
+@pytest.mark.parametrize("model", ["dcgan", "gan", "cgan", "wgan_gp"])
+def test_models_produce_32x32_images(model):
+    cfg = compose_cfg(f"model={model}", "dataset.image_size=32")
+    built = build(cfg, 10, torch.device("cpu"), total_steps=1)
+    out = built.step.generator(torch.randn(2, cfg.noise.dim), torch.tensor([3, 4]))
+    assert out.shape == (2, 1, 32, 32)
+
+
+def test_model_configs_pick_their_natural_loss_and_an_explicit_loss_wins():
+    assert compose_cfg("model=wgan").loss.name == "wasserstein"
+    assert compose_cfg("model=gan").loss.name == "minimax"
+    assert compose_cfg("model=dcgan").loss.name == "bce"
+    assert compose_cfg("model=wgan", "loss=hinge").loss.name == "hinge"
+    wgan = compose_cfg("model=wgan")
+    assert (wgan.optim.name, wgan.optim.lr, wgan.train.d_steps, wgan.model.weight_clip) == ("rmsprop", 5e-5, 5, 0.01)
+    gp = compose_cfg("model=wgan_gp")
+    assert (gp.model.gradient_penalty, list(gp.optim.betas), gp.model.discriminator.norm) == (10.0, [0.0, 0.9], "layer")
+
+
+def test_weight_clipping_keeps_the_critic_inside_the_box(hoda_small):
+    cfg = compose_cfg("model=wgan", "train.d_steps=1")
+    built = build(cfg, 10, torch.device("cpu"), total_steps=3)
+    fit(built.step, hoda_small.images, hoda_small.labels, 16, 1, 3, 1, torch.Generator().manual_seed(0), [], Hooks())
+    assert max(p.abs().max().item() for p in built.step.discriminator.parameters()) <= 0.01 + 1e-7
+
+
+def test_ttur_sets_separate_learning_rates():
+    built = build(compose_cfg("stabilize=ttur"), 10, torch.device("cpu"), total_steps=1)
+    assert built.step.d_optimizer.param_groups[0]["lr"] == 4e-4
+    assert built.step.g_optimizer.param_groups[0]["lr"] == 1e-4
+
+
+def test_d_steps_takes_k_discriminator_batches_per_generator_step(hoda_small):
+    cfg = compose_cfg("train.d_steps=2")
+    built = build(cfg, 10, torch.device("cpu"), total_steps=10)
+    state = fit(built.step, hoda_small.images, hoda_small.labels, 16, 1, None, 2, torch.Generator().manual_seed(0), [], Hooks())
+    # 64 images / 16 per batch = 4 D batches per epoch = 2 generator steps with k = 2
+    assert state.step == 2
+    assert built.step.d_optimizer.state_dict()["state"][0]["step"].item() == 4
+
+
+def test_step_lr_schedule_changes_rates_every_n_epochs(hoda_small):
+    cfg = compose_cfg("train.lr_schedule.name=step", "train.lr_schedule.step_epochs=2", "train.lr_schedule.gamma=0.1")
+    built = build(cfg, 10, torch.device("cpu"), total_steps=6, epoch_steps=2)  # 64 images, batch 32
+    rates = []
+    hooks = Hooks(on_step=lambda state, values: rates.append(built.step.g_optimizer.param_groups[0]["lr"]))
+    fit(built.step, hoda_small.images, hoda_small.labels, 32, 3, None, 1, torch.Generator().manual_seed(0), built.schedulers, hooks)
+    assert rates == pytest.approx([2e-4] * 3 + [2e-5] * 3)  # x0.1 once two epochs (4 steps) are done
+
+
+def test_exponential_lr_schedule_decays_every_step_whatever_the_epoch_length(hoda_small):
+    # Seed S4's lr / 1.000004^t: on 64 images or 60,000 the rate after t steps is the same.
+    cfg = compose_cfg("train.lr_schedule.name=exponential", "train.lr_schedule.gamma=0.5")
+    built = build(cfg, 10, torch.device("cpu"), total_steps=6, epoch_steps=2)
+    fit(built.step, hoda_small.images, hoda_small.labels, 32, 3, None, 1, torch.Generator().manual_seed(0), built.schedulers, Hooks())
+    assert built.step.d_optimizer.param_groups[0]["lr"] == pytest.approx(2e-4 * 0.5**6)
+
+
+def test_momentum_ramp_moves_sgd_momentum_linearly_and_then_holds(hoda_small):
+    cfg = compose_cfg("optim.name=sgd", "optim.momentum=0.5", "optim.momentum_final=0.7", "optim.momentum_ramp_epochs=2")
+    built = build(cfg, 10, torch.device("cpu"), total_steps=6, epoch_steps=2)
+    seen = []
+    hooks = Hooks(on_step=lambda state, values: seen.append(built.step.g_optimizer.param_groups[0]["momentum"]))
+    fit(built.step, hoda_small.images, hoda_small.labels, 32, 3, None, 1, torch.Generator().manual_seed(0), built.schedulers, hooks)
+    assert seen == pytest.approx([0.55, 0.6, 0.65, 0.7, 0.7, 0.7])
+    ramp = built.schedulers[-1]
+    again = build(cfg, 10, torch.device("cpu"), total_steps=6, epoch_steps=2).schedulers[-1]
+    again.load_state_dict(ramp.state_dict())  # as a resume checkpoint restores it
+    assert again.optimizer.param_groups[0]["momentum"] == pytest.approx(0.7)
+
+
+def test_clip_weights_clamps_every_parameter():
+    layer = torch.nn.Linear(3, 3)
+    with torch.no_grad():
+        layer.weight.fill_(5.0)
+    clip_weights(layer, 0.1)
+    assert layer.weight.max().item() == pytest.approx(0.1)
