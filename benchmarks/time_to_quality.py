@@ -21,8 +21,10 @@ from omegaconf import OmegaConf
 from ganbench.classifier import ClassifierSettings, accuracy, get_classifier, load_splits
 from ganbench.data import load_dataset
 from ganbench.noise import sample_noise
-from ganbench.runner import build, generate
-from ganbench.train import Hooks, fit
+from ganbench.models.sampling import generate
+from ganbench.train import TrainSettings
+from ganbench.train.build import build
+from ganbench.train.loop import Hooks, fit
 
 
 class OutOfTime(Exception):
@@ -50,7 +52,7 @@ def main() -> None:
 
     data = load_dataset("hoda", "train", image_size=cfg.dataset.image_size, root=cfg.data.root, limit=cfg.data.limit)
     device = torch.device("cpu")
-    built = build(cfg, data.num_classes, device, total_steps=10**9)
+    built = build(TrainSettings.from_config(cfg, "bench"), data.num_classes, device, total_steps=10**9)
     assert built.conditional, "time to quality needs a conditional generator (its requested labels are the truth)"
     g = torch.Generator().manual_seed(12345)
     z = sample_noise(cfg.noise.name, args.samples, cfg.noise.dim, generator=g)

@@ -21,7 +21,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ganbench.data import load_dataset
 from ganbench.models import build_models
-from ganbench.runner import build, train_run
+from ganbench.train import TrainSettings, train_run
+from ganbench.train.build import build
 from ganbench.tracking import make_client, mlflow_run
 from omegaconf import OmegaConf
 
@@ -72,7 +73,7 @@ def harness_seconds(cfg, data, tmp: Path) -> tuple[float, int]:
     """ganbench's own trainer with its default MLflow logging into a fresh SQLite store."""
     client = make_client(f"sqlite:///{tmp}/bench-{time.monotonic_ns()}.db")
     with mlflow_run(client, "bench", "harness", {}) as logger:
-        result = train_run(cfg, data, logger, torch.device("cpu"))
+        result = train_run(TrainSettings.from_config(cfg, "train_speed"), data, logger, torch.device("cpu"))
     return result["seconds"], result["steps"]
 
 
@@ -90,7 +91,7 @@ def matmul_peak_flops(size: int = 2048, repeats: int = 10) -> float:
 
 def step_flops(cfg, batch: int) -> int:
     """FLOPs of one training step (D update + G update), counted by torch.utils.flop_counter."""
-    built = build(cfg, 10, torch.device("cpu"), total_steps=1)
+    built = build(TrainSettings.from_config(cfg, "bench"), 10, torch.device("cpu"), total_steps=1)
     real = torch.randn(batch, 1, cfg.dataset.image_size, cfg.dataset.image_size)
     labels = torch.zeros(batch, dtype=torch.long)
     with FlopCounterMode(display=False) as counter:
@@ -102,7 +103,7 @@ def step_flops(cfg, batch: int) -> int:
 def step_rate(cfg, images: torch.Tensor, labels: torch.Tensor, batch: int, steps: int) -> float:
     """Generator steps per second of GANStep alone (no hooks) after a warm-up."""
     torch.manual_seed(0)
-    built = build(cfg, 10, torch.device("cpu"), total_steps=steps)
+    built = build(TrainSettings.from_config(cfg, "bench"), 10, torch.device("cpu"), total_steps=steps)
     if cfg.train.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
     for i in range(3):  # warm-up (and compilation when train.compile=true)

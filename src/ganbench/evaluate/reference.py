@@ -13,11 +13,17 @@ from ganbench.evaluate.record import log_scores
 from ganbench.files import atomic_write_bytes
 from ganbench.locks import file_lock
 from ganbench.tracking import experiment_id, mlflow_run
-from ganbench.tracking.layout import INCEPTION_SKIPPED_TAG, REFERENCE_ARTIFACT_DIR, REFERENCE_KEY_TAG, REFERENCE_TAG, ROLE_REFERENCE, ROLE_TAG
+from ganbench.tracking.layout import (
+    INCEPTION_SKIPPED_TAG,
+    REFERENCE_ARTIFACT_DIR,
+    REFERENCE_KEY_TAG,
+    REFERENCE_REAL,
+    REFERENCE_TAG,
+    ROLE_REFERENCE,
+    ROLE_TAG,
+)
 
 log = logging.getLogger("ganbench.evaluate")
-
-REFERENCE_REAL = "real"  # the value of tag ``reference`` on the real-data reference run
 
 _REFERENCE_RUNS: dict[tuple[str, str], str] = {}  # (store, key) -> run id, per process
 

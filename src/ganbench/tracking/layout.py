@@ -81,3 +81,6 @@ SWEEP_OVERRIDES_TAG = "sweep.overrides"  # a sweep parent's grid, e.g. "model=dc
 REFERENCE_REAL = "real"  # the value of REFERENCE_TAG on the real-data reference run
 JOB_INVALID = "INVALID"  # the status, in JOBS_ARTIFACT, of a sweep job that never started a run
 REPORT_ARTIFACT_DIR = "report"  # where ganbench.report logs its files on the sweep's parent run
+
+# --- the real-data reference run
+REFERENCE_REAL = "real"  # the value of REFERENCE_TAG on it

@@ -13,11 +13,11 @@ import torch
 import torch_fidelity
 from mlflow.tracking import MlflowClient
 
-from ganbench.classifier import (
-    ClassifierError,
-    ClassifierSettings,
-    DigitClassifier,
-    augment,
+from ganbench.data import load_dataset
+from ganbench.data.preprocess import to_uint8, to_unit
+from ganbench.evaluate import ClassifierError
+from ganbench.evaluate import classifier as module
+from ganbench.evaluate.classifier import (
     classifier_key,
     get_classifier,
     load_classifier,
@@ -25,13 +25,13 @@ from ganbench.classifier import (
     log_classifier_run,
     same_images,
     save_classifier,
-    to_uint8,
-    to_unit,
 )
-from ganbench.data import load_dataset
-from ganbench.metrics import CLASSIFIER_EXTRACTOR, UInt8Images, create_extractor, feature_statistics, frechet_distance
+from ganbench.evaluate.classifier_net import DigitClassifier, augment
+from ganbench.evaluate.features import CLASSIFIER_EXTRACTOR, UInt8Images, create_extractor
+from ganbench.evaluate.metrics import feature_statistics, frechet_distance
+from ganbench.evaluate.settings import ClassifierSettings
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 HODA = {"name": "hoda", "image_size": 28, "download": False}
 
 
@@ -129,9 +129,7 @@ def test_damaged_cache_file_is_retrained_with_a_warning(hoda, cache_dir, caplog)
     settings = ClassifierSettings(epochs=1, train_limit=256, width=4, feature_dim=8, batch_size=64)
     first = get_classifier(train, test, settings)
     first.path.write_bytes(b"damaged")
-    from ganbench import classifier as module
-
-    module._LOADED.clear()  # forget the in-process copy, as a new process would
+    module.forget_loaded()  # forget the in-process copy, as a new process would
     with caplog.at_level(logging.WARNING):
         second = get_classifier(train, test, settings)
     assert "retraining" in caplog.text
@@ -195,7 +193,7 @@ def test_cli_finds_the_cached_classifier_and_logs_its_run(quick_classifier, quic
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     overrides = [o for o in quick_eval_overrides if o.startswith("eval.classifier.")]
     out = subprocess.run(
-        [sys.executable, "-m", "ganbench.classifier", "dataset=hoda", f"tracking.uri={uri}", f"hydra.run.dir={tmp_path}/hydra", *overrides],
+        [sys.executable, "-m", "ganbench.evaluate.classifier", "dataset=hoda", f"tracking.uri={uri}", f"hydra.run.dir={tmp_path}/hydra", *overrides],
         capture_output=True, text=True, cwd=PROJECT_ROOT, env=dict(os.environ), timeout=300,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
@@ -209,14 +207,12 @@ def test_cli_finds_the_cached_classifier_and_logs_its_run(quick_classifier, quic
 def test_command_refuses_a_bad_classifier_file_in_one_line(tmp_path):
     from hydra import compose, initialize_config_module
 
-    from ganbench.classifier import _main
-
     bad = tmp_path / "bad.pt"
     bad.write_text("nope")
     with initialize_config_module("ganbench.conf", version_base="1.3"):
         cfg = compose("classifier", overrides=[f"eval.classifier.path={bad}", f"tracking.uri=sqlite:///{tmp_path}/m.db"])
     with pytest.raises(ClassifierError) as info:
-        _main(cfg)  # the command prints this one line as `ganbench.classifier: error: ...` and exits 2
+        module._main(cfg)  # the command prints this one line as `ganbench.evaluate.classifier: error: ...` and exits 2
     assert "\n" not in str(info.value) and str(bad) in str(info.value)
 
 

@@ -10,12 +10,10 @@ import torch
 from torch_fidelity import FeatureExtractorBase
 from torch_fidelity.metric_fid import fid_statistics_to_metric
 
-from ganbench.metrics import (
-    CLASSIFIER_EXTRACTOR,
-    INCEPTION_EXTRACTOR,
+from ganbench.evaluate.features import CLASSIFIER_EXTRACTOR, INCEPTION_EXTRACTOR, UInt8Images, metric_layers, register_extractor
+from ganbench.evaluate.metrics import (
     MetricSettings,
     RealFeatures,
-    UInt8Images,
     class_counts,
     classification_report,
     confusion_matrix,
@@ -26,10 +24,8 @@ from ganbench.metrics import (
     inception_score,
     intra_fid,
     kernel_distance,
-    metric_layers,
     mode_kl,
     modes_covered,
-    register_extractor,
 )
 
 
@@ -228,7 +224,7 @@ def test_confusion_matrix_and_classification_report_values():
     y_pred = torch.tensor([0, 0, 0, 1, 1, 1, 2, 0])
     matrix = confusion_matrix(y_true, y_pred, 3)
     assert matrix.tolist() == [[3, 1, 0], [0, 2, 0], [1, 0, 1]]
-    report = classification_report(matrix)
+    report = classification_report(y_true, y_pred, 3)
     rows = report["per_class"]
     assert rows[0]["precision"] == pytest.approx(3 / 4) and rows[0]["recall"] == pytest.approx(3 / 4)
     assert rows[1]["precision"] == pytest.approx(2 / 3) and rows[1]["recall"] == pytest.approx(1.0)
@@ -241,8 +237,36 @@ def test_confusion_matrix_and_classification_report_values():
     assert "precision" in text and "accuracy" in text and "macro" in text and len(text.splitlines()) == 8
 
 
+def test_torchmetrics_confusion_and_per_class_scores_equal_a_direct_numpy_computation():
+    # 4 classes, class 3 never predicted and class 2 never requested: every zero-division case at once.
+    y_true = np.array([0, 0, 0, 1, 1, 1, 1, 3, 3, 0, 1, 3])
+    y_pred = np.array([0, 1, 0, 1, 1, 2, 1, 0, 1, 0, 1, 2])
+    c = 4
+    direct = np.zeros((c, c), dtype=np.int64)
+    for t, p in zip(y_true, y_pred):
+        direct[t, p] += 1
+    matrix = confusion_matrix(torch.from_numpy(y_true), torch.from_numpy(y_pred), c)
+    assert matrix.dtype == np.int64 and matrix.tolist() == direct.tolist()
+    assert confusion_matrix(y_true, y_pred, c).tolist() == direct.tolist()  # numpy labels too
+
+    tp = np.diag(direct).astype(np.float64)
+    predicted, support = direct.sum(axis=0), direct.sum(axis=1)
+    precision = np.array([tp[k] / predicted[k] if predicted[k] else 0.0 for k in range(c)])
+    recall = np.array([tp[k] / support[k] if support[k] else 0.0 for k in range(c)])
+    f1 = np.array([2 * precision[k] * recall[k] / (precision[k] + recall[k]) if precision[k] + recall[k] else 0.0 for k in range(c)])
+    report = classification_report(torch.from_numpy(y_true), torch.from_numpy(y_pred), c)
+    assert [r["class"] for r in report["per_class"]] == list(range(c))
+    assert [r["support"] for r in report["per_class"]] == support.tolist()
+    for name, expected in (("precision", precision), ("recall", recall), ("f1", f1)):
+        assert [r[name] for r in report["per_class"]] == pytest.approx(expected.tolist(), rel=1e-6, abs=1e-7), name
+        assert report["macro"][name] == pytest.approx(expected.mean(), rel=1e-6)
+        assert report["weighted"][name] == pytest.approx(float(expected @ support / support.sum()), rel=1e-6)
+    assert report["accuracy"] == pytest.approx(tp.sum() / len(y_true)) and report["support"] == len(y_true)
+    assert set(report) == {"per_class", "accuracy", "macro", "weighted", "support"}
+
+
 def test_report_handles_a_class_never_predicted():
-    report = classification_report(confusion_matrix(torch.tensor([0, 1]), torch.tensor([0, 0]), 2))
+    report = classification_report(torch.tensor([0, 1]), torch.tensor([0, 0]), 2)
     assert report["per_class"][1] == {"class": 1, "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
 
 

@@ -1,0 +1,30 @@
+"""Reading runs back from a real (temporary SQLite) MLflow store."""
+
+import pytest
+
+from ganbench.report import ReportError, ReportSettings
+from ganbench.report.records import find_parent, last_sample_grid, read_runs
+from ganbench.tracking import make_client
+
+
+def test_a_sweeps_training_runs_its_reference_and_its_last_sample_grid(hand_store):
+    uri, parent, reference = hand_store
+    client = make_client(uri)
+    found = read_runs(client, ReportSettings(experiment="hand", tracking_uri=uri, parent=parent))
+    assert found.parent.run_id == parent and len(found.runs) == 12 and found.invalid_jobs == []
+    assert [r.run_id for r in found.references] == [reference]
+    assert find_parent(client, found.experiment_id, "latest").run_id == parent and find_parent(client, found.experiment_id, "none") is None
+    run = next(r for r in found.runs if r.status == "FINISHED")
+    png = last_sample_grid(client, run.run_id)
+    assert png is not None and png.startswith(b"\x89PNG")
+    running = next(r for r in found.runs if r.status == "RUNNING")
+    assert last_sample_grid(client, running.run_id) is None  # logged none
+
+
+def test_unknown_experiment_and_parent(hand_store):
+    uri, _, _ = hand_store
+    client = make_client(uri)
+    with pytest.raises(ReportError, match="no experiment 'nope'"):
+        read_runs(client, ReportSettings(experiment="nope", tracking_uri=uri))
+    with pytest.raises(ReportError, match="no run '0123'"):
+        read_runs(client, ReportSettings(experiment="hand", tracking_uri=uri, parent="0123"))
