@@ -70,7 +70,8 @@ def loss_curves(history: Mapping[str, Sequence[float]], steps: Sequence[int], ti
                 ax.plot(steps, moving_average(values, max(1, len(values) // 100)), label=key, linewidth=1)
         ax.set_xlabel("generator step")
         ax.set_title(name)
-        ax.legend()
+        if ax.lines:
+            ax.legend()
     if title:
         fig.suptitle(title)
     return fig

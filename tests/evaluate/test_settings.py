@@ -1,0 +1,62 @@
+"""EvalSettings: the eval config read, typed and checked once."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from ganbench.errors import ConfigError
+from ganbench.evaluate import EvalSettings
+from ganbench.evaluate.settings import ClassifierSettings, InceptionSettings, MetricSettings
+
+
+def test_eval_config_is_validated(compose_cfg):
+    EvalSettings.from_config(compose_cfg())
+    with pytest.raises(ConfigError) as info:
+        EvalSettings.from_config(compose_cfg("eval.num_samples=1", "eval.inception=maybe", "eval.reference_split=val", "eval.modes_min_share=0", "eval.cas.enabled=false"))
+    lines = str(info.value).splitlines()
+    assert len(lines) == 4 and any("eval.inception" in line for line in lines)
+    with pytest.raises(ConfigError, match="eval.cas.batch_size"):
+        EvalSettings.from_config(compose_cfg("eval.num_samples=100"))
+
+
+def test_eval_due_follows_eval_every(compose_cfg):
+    default = EvalSettings.from_config(compose_cfg())
+    assert default.enabled is True and default.every is None and not default.due(3)
+    settings = EvalSettings.from_config(compose_cfg("eval.every=2"))
+    assert settings.every == 2 and [settings.due(e) for e in (1, 2, 3, 4)] == [False, True, False, True]
+    assert not EvalSettings.from_config(compose_cfg("eval.every=2", "eval.enabled=false")).due(2)
+
+
+def test_settings_are_typed_and_frozen(compose_cfg, tmp_path):
+    cfg = compose_cfg("dataset=sign_digits", "noise=uniform", "eval.inception=off", "eval.classifier.epochs=3", f"data.root={tmp_path}", "tracking.experiment=exp")
+    settings = EvalSettings.from_config(cfg)
+    assert settings.dataset["name"] == "sign_digits" and settings.dataset["image_size"] == 32 and isinstance(settings.dataset, dict)
+    assert settings.data_root == str(tmp_path) and settings.experiment == "exp"
+    assert settings.noise_name == "uniform" and settings.noise_dim == cfg.noise.dim
+    assert settings.inception == InceptionSettings(mode="off", weights=None, extractor="inception-v3-compat", num_samples=None)
+    assert isinstance(settings.metrics, MetricSettings) and settings.metrics.kid_subsets == 100
+    assert isinstance(settings.classifier, ClassifierSettings) and settings.classifier.epochs == 3 and settings.classifier_path is None
+    # CAS: its own section's keys over the defaults, seeded by eval.seed.
+    assert settings.cas_enabled and settings.cas.width == 16 and settings.cas.rotation_deg == 0.0 and settings.cas.seed == settings.seed
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.num_samples = 1  # type: ignore[misc]
+
+
+def test_yaml_booleans_for_inception_read_as_on_and_off(compose_cfg):
+    assert EvalSettings.from_config(compose_cfg("eval.inception=true")).inception.mode == "on"
+    assert EvalSettings.from_config(compose_cfg("eval.inception=false")).inception.mode == "off"
+
+
+def test_the_classifier_command_config_has_no_noise_and_still_reads(compose_cfg):
+    settings = EvalSettings.from_config(compose_cfg("dataset=mnist", config="classifier"))
+    assert settings.dataset["name"] == "mnist" and settings.noise_name is None and settings.noise_dim is None
+
+
+def test_rescoring_settings_take_the_runs_dataset_and_noise_explicitly(compose_cfg):
+    command = EvalSettings.from_config(compose_cfg("eval.num_samples=500", "eval.cas.enabled=false"))
+    run = command.with_run({"name": "mnist", "image_size": 32, "download": False}, "uniform", 64, "other")
+    assert (run.dataset["name"], run.dataset["image_size"], run.noise_name, run.noise_dim, run.experiment) == ("mnist", 32, "uniform", 64, "other")
+    assert run.scoring() == command.scoring()  # the command's eval settings, untouched
+    assert command.dataset["name"] == "hoda"  # the command's own settings are not edited

@@ -1,0 +1,30 @@
+"""MLflow stores: paging through every run, children of a parent, experiments created once."""
+
+from mlflow.tracking import MlflowClient
+
+from ganbench.tracking import child_runs, experiment_id, search_all, store
+
+
+def test_search_all_returns_every_page(mlflow_uri, monkeypatch):
+    client = MlflowClient(mlflow_uri)
+    exp = experiment_id(client, "paging")
+    ids = {client.create_run(exp).info.run_id for _ in range(5)}
+    monkeypatch.setattr(store, "PAGE_SIZE", 2)  # three pages
+    assert {r.info.run_id for r in search_all(client, exp)} == ids
+    assert {r.info.run_id for r in search_all(client, [exp], f"attributes.run_id = '{sorted(ids)[0]}'")} == {sorted(ids)[0]}
+
+
+def test_child_runs_are_the_runs_tagged_with_the_parent(mlflow_uri):
+    client = MlflowClient(mlflow_uri)
+    exp = experiment_id(client, "sweep")
+    parent = client.create_run(exp).info.run_id
+    children = {client.create_run(exp, tags={"mlflow.parentRunId": parent}).info.run_id for _ in range(3)}
+    client.create_run(exp)  # not a child
+    assert {r.info.run_id for r in child_runs(client, parent)} == children
+
+
+def test_an_experiment_is_created_once_beside_its_sqlite_store(mlflow_uri, tmp_path):
+    client = MlflowClient(mlflow_uri)
+    first = experiment_id(client, "a b")
+    assert experiment_id(client, "a b") == first
+    assert client.get_experiment(first).artifact_location == (tmp_path / "mlartifacts" / "a_b").as_uri()
