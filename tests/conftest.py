@@ -128,11 +128,11 @@ def quick_eval_overrides() -> list[str]:
 def quick_classifier(isolated_environment: None, quick_eval_overrides: list[str]):
     """The session's quick Hoda classifier, trained once into the session cache (a LoadedClassifier)."""
     from hydra import compose, initialize_config_module
-    from omegaconf import OmegaConf
-
-    from ganbench.classifier import ClassifierSettings, get_classifier, load_splits
+    from ganbench.evaluate import EvalSettings
+    from ganbench.evaluate.classifier import get_classifier, load_splits
 
     with initialize_config_module("ganbench.conf", version_base="1.3"):
         cfg = compose("config", overrides=quick_eval_overrides)
-    train, test = load_splits(OmegaConf.to_container(cfg.dataset, resolve=True), None, "test")
-    return get_classifier(train, test, ClassifierSettings.from_config(cfg.eval.classifier))
+    settings = EvalSettings.from_config(cfg)
+    train, test = load_splits(settings.dataset, None, "test")
+    return get_classifier(train, test, settings.classifier)

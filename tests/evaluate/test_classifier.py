@@ -115,6 +115,7 @@ def test_cache_key_depends_on_settings_and_seed(hoda):
     assert base != classifier_key(train, ClassifierSettings(epochs=2))
 
 
+@pytest.mark.slow
 def test_quick_classifier_learns_hoda_and_is_cached(quick_classifier, hoda):
     train, test = hoda
     assert quick_classifier.test_accuracy > 0.85
@@ -124,6 +125,7 @@ def test_quick_classifier_learns_hoda_and_is_cached(quick_classifier, hoda):
     assert again.sha256 == quick_classifier.sha256 and again.path == quick_classifier.path
 
 
+@pytest.mark.slow
 def test_damaged_cache_file_is_retrained_with_a_warning(hoda, cache_dir, caplog):
     train, test = hoda
     settings = ClassifierSettings(epochs=1, train_limit=256, width=4, feature_dim=8, batch_size=64)
@@ -143,6 +145,7 @@ def test_explicit_path_must_match_the_dataset(hoda, tmp_path):
         get_classifier(train, test, ClassifierSettings(), path=path)
 
 
+@pytest.mark.slow
 def test_classifier_run_is_logged_once(quick_classifier, tmp_path):
     from ganbench.tracking import make_client
 
@@ -161,6 +164,7 @@ def random_subset(images: torch.Tensor, n: int, seed: int) -> torch.Tensor:
     return images[torch.randperm(images.size(0), generator=torch.Generator().manual_seed(seed))[:n]]
 
 
+@pytest.mark.slow
 def test_classifier_features_through_torch_fidelity_separate_real_from_noise(quick_classifier, hoda):
     train, test = hoda
     real_a = UInt8Images(to_uint8(random_subset(test.images, 600, 0)))
@@ -189,6 +193,7 @@ def test_classifier_features_through_torch_fidelity_separate_real_from_noise(qui
     assert ours == pytest.approx(real_vs_real, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_cli_finds_the_cached_classifier_and_logs_its_run(quick_classifier, quick_eval_overrides, tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     overrides = [o for o in quick_eval_overrides if o.startswith("eval.classifier.")]

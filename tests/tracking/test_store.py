@@ -28,3 +28,20 @@ def test_an_experiment_is_created_once_beside_its_sqlite_store(mlflow_uri, tmp_p
     first = experiment_id(client, "a b")
     assert experiment_id(client, "a b") == first
     assert client.get_experiment(first).artifact_location == (tmp_path / "mlartifacts" / "a_b").as_uri()
+
+
+def test_an_unknown_store_scheme_is_one_line_naming_the_uri_and_what_works():
+    import pytest
+
+    from ganbench.tracking import TrackingError, make_client
+
+    with pytest.raises(TrackingError) as err:
+        make_client("garbage://x")
+    message = str(err.value)
+    assert "\n" not in message and "tracking.uri=garbage://x" in message and "'garbage'" in message and "sqlite:///" in message
+
+
+def test_the_app_refuses_an_unknown_store_with_exit_2(run_cli, tmp_path):
+    proc = run_cli("ganbench", "tracking.uri=garbage://x", "data.limit=256", "train.batch_size=64", f"hydra.run.dir={tmp_path}/out")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("ganbench: error: tracking.uri=garbage://x cannot be used")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -69,7 +70,10 @@ def welch_p(a: Sequence[float], b: Sequence[float]) -> float | None:
         return None
     if len(set(xa)) == 1 and len(set(xb)) == 1:
         return None
-    p = float(scipy_stats.ttest_ind(xa, xb, equal_var=False).pvalue)
+    with warnings.catch_warnings():
+        # scipy warns of "precision loss" for a side whose values are all equal; its variance is exactly 0 then.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = float(scipy_stats.ttest_ind(xa, xb, equal_var=False).pvalue)
     return p if math.isfinite(p) else None
 
 

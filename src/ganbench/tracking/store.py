@@ -14,7 +14,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from ganbench.errors import UserError
+from ganbench.errors import UserError, first_line
 from ganbench.locks import file_lock
 
 PAGE_SIZE = 1000  # runs per search request; MLflow's own cap for SQL stores is 50,000
@@ -52,12 +52,21 @@ def store_lock(uri: str) -> Iterator[None]:
         yield
 
 
+SUPPORTED_URIS = "sqlite:///PATH, http(s)://HOST:PORT (an `mlflow server`), file:PATH, or a database URI (postgresql://, mysql://)"
+
+
 def make_client(uri: str) -> MlflowClient:
     """A client for ``uri``; a local SQLite file (and its folder) is created on demand, one process at a time."""
+    try:
+        with store_lock(uri):
+            # Building the client builds the store, which creates the tables of a new file.
+            client = MlflowClient(tracking_uri=uri)
+    except MlflowException as exc:
+        scheme = urlparse(uri).scheme
+        reason = f"MLflow has no store for the scheme {scheme!r}" if "unsupported URI" in str(exc) else first_line(exc)
+        raise TrackingError(f"tracking.uri={uri} cannot be used ({reason}); use {SUPPORTED_URIS}") from None
     mlflow.set_tracking_uri(uri)
-    with store_lock(uri):
-        # Building the client builds the store, which creates the tables of a new file.
-        return MlflowClient(tracking_uri=uri)
+    return client
 
 
 def artifact_location(uri: str, experiment: str) -> str | None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from ganbench.errors import first_line
+from ganbench.files import atomic_write
 
 FORMAT = "ganbench-checkpoint"
 VERSION = 1
@@ -19,17 +24,7 @@ class CheckpointError(Exception):
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     """Write ``payload`` (tensors, numbers, strings, dicts, lists) to ``path`` atomically: a temp file, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save({"format": FORMAT, "version": VERSION, **payload}, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda handle: torch.save({"format": FORMAT, "version": VERSION, **payload}, handle))
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -43,8 +38,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for damaged or foreign files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path} is not a readable ganbench checkpoint ({first[:200]})") from None
+        raise CheckpointError(f"{path} is not a readable ganbench checkpoint ({first_line(exc)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a ganbench checkpoint (no '{FORMAT}' marker)")
     if payload.get("version") != VERSION:
@@ -54,10 +48,6 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 def config_key(config: dict[str, Any], ignore: tuple[str, ...]) -> str:
     """A short hash of what a run trains, leaving out dotted keys in ``ignore`` (tracking, resume policy, ...)."""
-    import copy
-    import hashlib
-    import json
-
     pruned = copy.deepcopy(config)
     for dotted in ignore:
         node = pruned
