@@ -83,4 +83,3 @@ JOB_INVALID = "INVALID"  # the status, in JOBS_ARTIFACT, of a sweep job that nev
 REPORT_ARTIFACT_DIR = "report"  # where ganbench.report logs its files on the sweep's parent run
 
 # --- the real-data reference run
-REFERENCE_REAL = "real"  # the value of REFERENCE_TAG on it
