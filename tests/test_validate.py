@@ -126,3 +126,14 @@ def test_unreachable_tracking_server_fails_fast_naming_the_uri(cli, tmp_path):
     assert proc.returncode == 2
     assert "http://127.0.0.1:9" in proc.stderr.strip().splitlines()[-1]
     assert seconds < 30
+
+
+def test_a_trick_listed_twice_is_refused(cli, tmp_path):
+    from ganbench.validate import override_problems
+
+    assert override_problems(["stabilize=[smooth,noisy]", "model=dcgan"]) == []
+    (problem,) = override_problems(["stabilize=[smooth,smooth]"])
+    assert "lists smooth more than once" in problem
+    proc, _ = cli(tmp_path, "stabilize=[smooth,smooth]", f"tracking.uri=sqlite:///{tmp_path}/m.db")
+    assert proc.returncode == 2 and "lists smooth more than once" in proc.stderr
+    assert not (tmp_path / "m.db").exists()

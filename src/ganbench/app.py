@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from ganbench import validate
@@ -26,6 +27,11 @@ log = logging.getLogger("ganbench")
 PROG = "ganbench"
 
 
+def task_overrides() -> list[str]:
+    """The command line's overrides of this run (or sweep job), when Hydra started it."""
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
 def run_name(cfg: DictConfig) -> str:
     """A readable run name: model-loss-stabilize-dataset-noise-seed."""
     if cfg.tracking.run_name:
@@ -39,7 +45,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, Any]:
 
     Bad config, data or tracking URI raise before any MLflow run exists.
     """
-    validate.check(cfg)
+    validate.check(cfg, task_overrides())
     evaluation = EvalSettings.from_config(cfg)
     name = run_name(cfg)
     settings = TrainSettings.from_config(cfg, name)

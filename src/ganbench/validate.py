@@ -7,6 +7,9 @@ raises ConfigError with all of them.
 from __future__ import annotations
 
 
+from collections.abc import Sequence
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
@@ -18,7 +21,7 @@ from ganbench.models import build_models
 from ganbench.noise import PRIORS
 from ganbench.stabilize import TrickSet
 
-__all__ = ["ConfigError", "check", "config_problems"]
+__all__ = ["ConfigError", "check", "config_problems", "override_problems"]
 
 
 def config_problems(cfg: DictConfig) -> list[str]:
@@ -120,8 +123,21 @@ def model_problems(cfg: DictConfig) -> list[str]:
     return []
 
 
-def check(cfg: DictConfig) -> None:
-    """Raise ConfigError listing every problem in ``cfg``; return quietly when it is valid."""
-    problems = config_problems(cfg)
+def override_problems(overrides: Sequence[str]) -> list[str]:
+    """Problems Hydra's composition hides: a trick listed twice (``stabilize=[smooth,smooth]``) composes to one."""
+    p = []
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        if override.key_or_group != "stabilize" or not isinstance(override.value(), list):
+            continue
+        names = [str(v) for v in override.value()]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            p.append(f"stabilize=[{','.join(names)}] lists {', '.join(repeated)} more than once; a trick is applied once, name it once")
+    return p
+
+
+def check(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
+    """Raise ConfigError listing every problem in ``cfg`` (and its command-line ``overrides``); quiet when valid."""
+    problems = override_problems(overrides) + config_problems(cfg)
     if problems:
         raise ConfigError("; ".join(problems) if len(problems) == 1 else "\n".join(problems))
