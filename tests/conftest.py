@@ -85,10 +85,10 @@ def run_cli(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> C
         code: int | None = 0
         try:
             if command == "ganbench":
-                from ganbench.app import main
+                from ganbench.app import cli
 
                 monkeypatch.setattr(sys, "argv", ["ganbench", *args])
-                main()
+                cli()
             else:
                 code = command(list(args))  # type: ignore[operator]
         except SystemExit as exc:

@@ -1,4 +1,4 @@
-from ganbench.app import main
+from ganbench.app import cli
 
 if __name__ == "__main__":
-    main()
+    cli()

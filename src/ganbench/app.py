@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
 from ganbench import validate
@@ -125,3 +127,31 @@ def main(cfg: DictConfig) -> dict[str, Any] | None:
             log.exception("job failed")
             return {"status": "FAILED", "error": f"{type(exc).__name__}: {exc}"}
         raise
+
+
+def cli() -> None:
+    """``python -m ganbench`` and the ``ganbench`` command: ``main`` with Hydra's composition errors reported as ours.
+
+    Hydra prints its own errors (an unknown ``model=...``, a malformed override) with a stack-trace hint
+    and exit status 1; HYDRA_FULL_ERROR makes it raise them instead, so they get the one-line, exit-2
+    treatment of every other bad input. Errors of ganbench itself are unaffected.
+    """
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    try:
+        main()
+    except CompactHydraException as exc:
+        print_error(PROG, hydra_message(str(exc)))
+        sys.exit(EXIT_USAGE)
+
+
+def hydra_message(text: str) -> str:
+    """Hydra's composition error, compacted: its lines, each list of options on one line, no search path."""
+    lines: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("Config search path"):
+            break
+        if line.startswith("\t") and lines:
+            lines[-1] += (" " if lines[-1].endswith(":") else ", ") + line.strip()
+        elif line.strip():
+            lines.append(line.strip())
+    return "\n".join(lines)
