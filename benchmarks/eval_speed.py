@@ -26,7 +26,8 @@ import torch
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from ganbench.classifier import ClassifierSettings, get_classifier, load_splits
+from ganbench.evaluate.classifier import get_classifier, load_splits
+from ganbench.evaluate.settings import ClassifierSettings
 from ganbench.models import build_models
 from ganbench.tracking import make_client, mlflow_run
 
@@ -51,7 +52,7 @@ def main() -> None:
     if args.fresh:
         os.environ["GANBENCH_CACHE"] = str(Path(scratch.name) / "cache")
 
-    from ganbench.evaluate import evaluate_generator  # after GANBENCH_CACHE is settled
+    from ganbench.evaluate import EvalSettings, evaluate_generator  # after GANBENCH_CACHE is settled
 
     overrides = [
         f"dataset={args.dataset}",
@@ -78,7 +79,7 @@ def main() -> None:
     for attempt in ("cold", "warm"):
         with mlflow_run(client, cfg.tracking.experiment, f"eval-speed-{attempt}", {"benchmark": "eval_speed"}) as logger:
             started, cpu_started = time.perf_counter(), cpu_seconds()
-            metrics = evaluate_generator(cfg, generator, True, train.num_classes, device, logger, step=0)
+            metrics = evaluate_generator(EvalSettings.from_config(cfg), generator, True, train.num_classes, device, logger, step=0)
             timings.append(time.perf_counter() - started)
             cpu.append(cpu_seconds() - cpu_started)
     reference = client.search_runs([client.get_experiment_by_name(cfg.tracking.experiment).experiment_id], "tags.reference = 'real'")[0]

@@ -18,11 +18,13 @@ import torch
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from ganbench.classifier import ClassifierSettings, accuracy, get_classifier, load_splits
+from ganbench.evaluate.classifier import get_classifier, load_splits
+from ganbench.evaluate.classifier_net import accuracy
+from ganbench.evaluate.settings import ClassifierSettings
 from ganbench.data import load_dataset
 from ganbench.noise import sample_noise
 from ganbench.models.sampling import generate
-from ganbench.train import TrainSettings
+from ganbench.train.settings import TrainSettings
 from ganbench.train.build import build
 from ganbench.train.loop import Hooks, fit
 

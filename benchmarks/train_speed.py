@@ -21,7 +21,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ganbench.data import load_dataset
 from ganbench.models import build_models
-from ganbench.train import TrainSettings, train_run
+from ganbench.train.run import train_run
+from ganbench.train.settings import TrainSettings
 from ganbench.train.build import build
 from ganbench.tracking import make_client, mlflow_run
 from omegaconf import OmegaConf

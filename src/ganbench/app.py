@@ -21,7 +21,10 @@ from ganbench.evaluate import EvalSettings, evaluate_generator
 from ganbench.stabilize import stabilize_tag
 from ganbench.sweep.parent import in_multirun, sweep_parent_run_id
 from ganbench.tracking import check_reachable, grid_tags, make_client, mlflow_run, to_container
-from ganbench.train import DivergedError, Interrupted, StopRequest, TrainSettings, check_data_fits, train_run
+from ganbench.train.interrupt import Interrupted, StopRequest
+from ganbench.train.loop import DivergedError
+from ganbench.train.run import check_data_fits, train_run
+from ganbench.train.settings import TrainSettings
 from ganbench.train.record import record_run_inputs
 from ganbench.train.resume import checkpoint_dir, find_resume
 

@@ -156,7 +156,7 @@ def test_collapse_detector_stops_a_run_whose_discriminator_wins_outright(tmp_pat
     from hydra import compose, initialize_config_module
 
     from ganbench.app import run
-    from ganbench.train import DivergedError
+    from ganbench.train.loop import DivergedError
 
     with initialize_config_module("ganbench.conf", version_base="1.3"):
         # G cannot learn (lr ~ 0) while D does: D separates real from fake within a few steps.

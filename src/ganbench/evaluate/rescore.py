@@ -44,8 +44,6 @@ from ganbench.train.checkpoint import CheckpointError, load_checkpoint
 PROG = "ganbench.evaluate"
 EXPERIMENT_KEYS = ("experiment", "tracking.experiment")  # this command's spelling, and the main app's
 
-log = logging.getLogger("ganbench.evaluate")
-
 
 def load_generator(checkpoint: Mapping[str, Any], device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a run's generator from its final checkpoint; returns it with the run's config (a plain dict)."""

@@ -1,9 +1,7 @@
 """Training: the GAN step (``step``), the loop (``loop``), optimisers and schedules (``optim``), what a run
-trains with (``build``, from ``settings``), checkpoints (``checkpoint``, ``resume``) and one run (``run``)."""
+trains with (``build``, from ``settings``), checkpoints (``checkpoint``, ``resume``), stopping cleanly
+(``interrupt``), what a run records (``record``) and one run's training (``run``).
 
-from ganbench.train.interrupt import Interrupted, StopRequest
-from ganbench.train.loop import DivergedError
-from ganbench.train.run import check_data_fits, train_run
-from ganbench.train.settings import TrainSettings
-
-__all__ = ["DivergedError", "Interrupted", "StopRequest", "TrainSettings", "check_data_fits", "train_run"]
+Import from the submodules; this package's own import loads nothing, so reading a checkpoint
+(``ganbench.train.checkpoint``) does not load the trainer.
+"""
