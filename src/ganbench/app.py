@@ -20,13 +20,13 @@ from ganbench.models import is_conditional
 from ganbench.evaluate import EvalSettings, evaluate_generator
 from ganbench.stabilize import stabilize_tag
 from ganbench.sweep.parent import in_multirun, sweep_parent_run_id
-from ganbench.tracking import check_reachable, grid_tags, make_client, mlflow_run, to_container
+from ganbench.tracking import check_reachable, experiment_id, grid_tags, layout, make_client, mlflow_run, reap_dead_runs, to_container
 from ganbench.train.interrupt import Interrupted, StopRequest
 from ganbench.train.loop import DivergedError
 from ganbench.train.run import check_data_fits, train_run
 from ganbench.train.settings import TrainSettings
 from ganbench.train.record import record_run_inputs
-from ganbench.train.resume import checkpoint_dir, find_resume
+from ganbench.train.resume import checkpoint_dir, find_resume, is_done, previous_attempts, run_key
 
 log = logging.getLogger("ganbench")
 PROG = "ganbench"
@@ -43,6 +43,17 @@ def run_name(cfg: DictConfig) -> str:
         return str(cfg.tracking.run_name)
     tags = grid_tags(cfg, stabilize_tag(to_container(cfg.stabilize)))
     return f"{tags['model']}-{tags['loss']}-{tags['stabilize']}-{tags['dataset']}-{tags['noise']}-s{tags['seed']}"
+
+
+def already_ran(cfg: DictConfig, done: Any) -> dict[str, Any]:
+    """The result of a job that already finished (or diverged): said, not trained again."""
+    where = f"experiment {cfg.tracking.experiment!r} of {cfg.tracking.uri}"
+    if done.data.tags.get(layout.PARENT_TAG):
+        log.info("job already %s as run %s; not trained again", done.info.status, done.info.run_id)
+    else:
+        print(f"{PROG}: this configuration already ran: run {done.info.run_id} ({done.info.status}) in {where}; "
+              "fresh=true trains it again", file=sys.stderr)
+    return {"run_id": done.info.run_id, "status": done.info.status, "reused": True, "metrics": dict(done.data.metrics)}
 
 
 def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, Any]:
@@ -68,10 +79,22 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, Any]:
     check_data_fits(settings, data.images.size(0), cfg.data.limit)
     check_reachable(cfg.tracking.uri)
     client = make_client(cfg.tracking.uri)
+    exp_id = experiment_id(client, cfg.tracking.experiment)
+    reap_dead_runs(client, [exp_id])
+    key = run_key(settings.config)
+    previous = [] if cfg.fresh else previous_attempts(client, exp_id, key, parent_run_id)
+    done = next((r for r in previous if is_done(r)), None)
+    if done is not None:
+        return already_ran(cfg, done)
     checkpoints = checkpoint_dir(settings.config, cfg.train.checkpoint_dir, cfg.train.keep_checkpoints)
-    resume = find_resume(checkpoints, cfg.train.resume, client)
+    resume = None if cfg.fresh else find_resume(checkpoints, cfg.train.resume, client, parent_run_id)
+    if parent_run_id is not None:
+        for stale in previous:
+            if resume is None or stale.info.run_id != resume["run_id"]:
+                # Killed before its first checkpoint: the job starts over, and stays one run in its sweep.
+                client.delete_run(stale.info.run_id)
 
-    tags = grid_tags(cfg, stabilize_tag(settings.stabilize))
+    tags = grid_tags(cfg, stabilize_tag(settings.stabilize)) | {layout.RUN_KEY_TAG: key}
     with StopRequest() as stop, mlflow_run(
         client,
         cfg.tracking.experiment,

@@ -9,35 +9,57 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from ganbench.errors import UserError
 
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
-    """Write ``path`` through a temp file in the same folder, fsync it and ``os.replace`` it in, or leave nothing."""
+DEFAULT_HINT = "free some space there or choose another folder"
+
+
+class WriteError(UserError):
+    """A file could not be written (no space, no permission, read-only): what, where, and what to do."""
+
+
+def write_error(what: str, where: str | os.PathLike, exc: OSError, hint: str = DEFAULT_HINT) -> WriteError:
+    """The one-line error for an OSError met while writing ``what`` to ``where``."""
+    reason = exc.strerror or type(exc).__name__
+    return WriteError(f"could not write {what} to {where} ({reason}); {hint}")
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None], hint: str = DEFAULT_HINT) -> Path:
+    """Write ``path`` through a temp file in the same folder, fsync it and ``os.replace`` it in, or leave nothing.
+
+    An OSError (a full disk, no permission, a read-only folder) becomes a ``WriteError`` naming the file and ``hint``.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
+    tmp: Path | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
+        tmp = Path(handle.name)
         with handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
+        os.replace(tmp, path)
+    except BaseException as exc:
         # Also on KeyboardInterrupt: a half-written temp file must not stay behind.
-        Path(handle.name).unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise write_error(path.name, path.parent, exc, hint) from None
         raise
     return path
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, hint: str = DEFAULT_HINT) -> Path:
     """``data`` into ``path``, atomically."""
-    return atomic_write(path, lambda handle: handle.write(data))
+    return atomic_write(path, lambda handle: handle.write(data), hint)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+def atomic_write_text(path: str | os.PathLike, text: str, hint: str = DEFAULT_HINT) -> Path:
     """UTF-8 ``text`` into ``path``, atomically."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    return atomic_write_bytes(path, text.encode("utf-8"), hint)
 
 
-def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
+def atomic_write_json(path: str | os.PathLike, data: Any, hint: str = DEFAULT_HINT) -> Path:
     """``data`` as indented, key-sorted JSON into ``path``, atomically."""
-    return atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True, default=str))
+    return atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True, default=str), hint)

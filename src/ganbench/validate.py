@@ -31,6 +31,10 @@ def config_problems(cfg: DictConfig) -> list[str]:
     if cfg.device not in ("auto", "cpu", "cuda"):
         p.append(f"device={cfg.device!r} is invalid: choose auto, cpu or cuda")
 
+    if not isinstance(cfg.get("fresh", False), bool):
+        p.append(f"fresh={cfg.fresh!r} is invalid: choose true or false")
+    elif cfg.get("fresh") and cfg.train.resume is True:
+        p.append("fresh=true and train.resume=true contradict each other: a fresh run never resumes; drop one")
     t = cfg.train
     int_at_least(p, "train.epochs", t.epochs, 1)
     if t.max_steps is not None:

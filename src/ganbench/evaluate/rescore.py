@@ -27,7 +27,7 @@ from ganbench.evaluate.errors import EvalError
 from ganbench.evaluate.settings import EvalSettings
 from ganbench.evaluate.stage import evaluate_generator
 from ganbench.models import build_generator
-from ganbench.tracking import RunLogger, make_client, search_all
+from ganbench.tracking import RunLogger, make_client, reap_dead_runs, search_all
 from ganbench.tracking.layout import (
     CHECKPOINT_ARTIFACT,
     CKPT_CONFIG,
@@ -94,6 +94,7 @@ def runs_to_score(client: Any, experiment: str) -> list[str]:
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         raise EvalError(f"no experiment {experiment!r} in this store; check experiment= and tracking.uri=")
+    reap_dead_runs(client, [exp.experiment_id])
     runs = search_all(client, exp.experiment_id, "attributes.status = 'FINISHED'")
     return [r.info.run_id for r in runs if r.data.tags.get(ROLE_TAG) not in NOT_TRAINING]
 

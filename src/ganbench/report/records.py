@@ -14,7 +14,7 @@ from typing import Any
 from mlflow.exceptions import MlflowException
 
 from ganbench.report.settings import ReportError, ReportSettings
-from ganbench.tracking import search_all
+from ganbench.tracking import reap_dead_runs, search_all
 from ganbench.tracking.layout import (
     DIVERGED_TAG,
     ERROR_TAG,
@@ -126,6 +126,7 @@ def read_runs(client: Any, settings: ReportSettings) -> SweepRuns:
     exp = client.get_experiment_by_name(settings.experiment)
     if exp is None:
         raise ReportError(f"no experiment {settings.experiment!r} in {client.tracking_uri}; check experiment= and tracking.uri=")
+    reap_dead_runs(client, [exp.experiment_id])  # a run whose process is gone counts as killed, not running
     parent = find_parent(client, exp.experiment_id, settings.parent)
     if parent is not None:
         found = search_all(client, exp.experiment_id, f"tags.{PARENT_TAG} = '{parent.run_id}'")

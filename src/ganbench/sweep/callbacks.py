@@ -38,7 +38,19 @@ from omegaconf import DictConfig, OmegaConf
 from ganbench.errors import EXIT_USAGE, first_line, print_error
 from ganbench.files import atomic_write_json
 from ganbench.sweep.parent import PARENT_RUN_FILE, parent_run_id
-from ganbench.tracking import TrackingError, check_reachable, child_runs, experiment_id, git_commit, layout, make_client
+from ganbench.tracking import (
+    Heartbeat,
+    TrackingError,
+    check_reachable,
+    child_runs,
+    experiment_id,
+    git_commit,
+    layout,
+    make_client,
+    reap_dead_runs,
+    search_all,
+)
+from ganbench.train.checkpoint import config_key
 
 log = logging.getLogger("ganbench.sweep")
 
@@ -63,6 +75,22 @@ def sweep_overrides(config: DictConfig) -> dict[str, str]:
         if sep:
             merged[key] = value
     return merged
+
+
+def sweep_identity(config: DictConfig, overrides: dict[str, str]) -> str:
+    """The sweep's grid and config, hashed: the same command gives the same identity, whenever it runs.
+
+    Hydra's own settings (the sweep folder, the launcher, ...) and ``fresh`` do not change what is swept.
+    """
+    grid = {k: v for k, v in sorted(overrides.items()) if not k.lstrip("+~").startswith(("hydra", "fresh"))}
+    body = {k: v for k, v in OmegaConf.to_container(config, resolve=False).items() if k not in ("hydra", "fresh")}  # type: ignore[union-attr]
+    return config_key({"grid": grid, "config": body}, ())
+
+
+def find_sweep(client: Any, experiment_id: str, identity: str) -> Any | None:
+    """The newest sweep parent run with this identity in the experiment, or None."""
+    found = search_all(client, experiment_id, f"tags.{layout.ROLE_TAG} = '{layout.ROLE_SWEEP}' and tags.`{layout.SWEEP_IDENTITY_TAG}` = '{identity}'")
+    return max(found, key=lambda r: r.info.start_time or 0, default=None)
 
 
 def job_record(config: DictConfig, job_return: JobReturn) -> dict[str, Any]:
@@ -111,6 +139,7 @@ class MlflowParentRun(Callback):
         self.objective, self.direction = objective, direction
         self.run_id: str | None = None
         self.uri: str | None = None
+        self._heartbeat: Heartbeat | None = None
 
     # -- in the process that starts the sweep
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -125,6 +154,8 @@ class MlflowParentRun(Callback):
             sys.exit(EXIT_USAGE)
         overrides = sweep_overrides(config)
         name = OmegaConf.select(config, "hydra.runtime.choices.sweep") or "grid"
+        identity = sweep_identity(config, overrides)
+        reap_dead_runs(client, [exp_id])  # a killed earlier attempt's parent and jobs, left RUNNING
         tags = {
             layout.ROLE_TAG: layout.ROLE_SWEEP,
             "sweep.name": name,
@@ -133,14 +164,25 @@ class MlflowParentRun(Callback):
             "sweep.launcher": str(OmegaConf.select(config, "hydra.launcher._target_", default="")).rsplit(".", 1)[-1],
             "sweep.sweeper": str(OmegaConf.select(config, "hydra.sweeper._target_", default="")).rsplit(".", 1)[-1],
             "command": " ".join(sys.argv)[:5000],
+            layout.SWEEP_IDENTITY_TAG: identity,
             **{f"sweep.param.{tag_key(k)}": v[:5000] for k, v in overrides.items()},
         }
         commit = git_commit()
         if commit:
             tags[layout.GIT_COMMIT_TAG] = commit
-        run_name = f"sweep-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        self.run_id = client.create_run(exp_id, tags=tags, run_name=run_name).info.run_id
+        earlier = None if OmegaConf.select(config, "fresh", default=False) else find_sweep(client, exp_id, identity)
+        if earlier is not None:
+            # The same sweep again: continue it under its parent run; finished jobs are attached, not retrained.
+            self.run_id = earlier.info.run_id
+            attempt = int(earlier.data.tags.get("sweep.attempt", "1")) + 1
+            client.update_run(self.run_id, status="RUNNING")
+            client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in {**tags, "sweep.attempt": attempt}.items()])
+            log.info("continuing sweep %s (attempt %d); fresh=true starts a new one", self.run_id, attempt)
+        else:
+            run_name = f"sweep-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+            self.run_id = client.create_run(exp_id, tags=tags, run_name=run_name).info.run_id
         self.uri = uri
+        self._heartbeat = Heartbeat(client, self.run_id).__enter__()
         atomic_write_json(sweep_dir / PARENT_RUN_FILE, {"run_id": self.run_id, "tracking_uri": uri, "experiment": experiment})
         atexit.register(self._close_if_open)
         stop_on_sigterm()
@@ -180,6 +222,7 @@ class MlflowParentRun(Callback):
         for extra in ("multirun.yaml", "optimization_results.yaml"):  # the sweep's config; Optuna's best trial
             if (sweep_dir / extra).is_file():
                 client.log_artifact(self.run_id, str(sweep_dir / extra), "sweep")
+        self._stop_heartbeat()
         client.set_terminated(self.run_id, "FINISHED")
         parent, self.run_id = self.run_id, None
         print(f"ganbench: sweep finished: {summary}; parent run {parent}", file=sys.stderr)
@@ -197,11 +240,17 @@ class MlflowParentRun(Callback):
                 print_error("ganbench", f"job(s) #{', #'.join(map(str, nums))} did not run: {first}")
             sys.exit(EXIT_USAGE)
 
+    def _stop_heartbeat(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.__exit__(None, None, None)
+            self._heartbeat = None
+
     def _close_if_open(self) -> None:
         """At exit of a sweep that never reached its end: the parent run is KILLED, not left RUNNING."""
         if self.run_id is None or self.uri is None:
             return
         try:
+            self._stop_heartbeat()
             client = make_client(self.uri)
             client.set_tag(self.run_id, layout.KILLED_TAG, "the sweep stopped before all its jobs returned")
             client.set_terminated(self.run_id, "KILLED")

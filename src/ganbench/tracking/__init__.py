@@ -1,5 +1,6 @@
 """MLflow as the record: stores (``store``), runs (``runs``) and the record's layout (``layout``)."""
 
+from ganbench.tracking.lease import Heartbeat, reap_dead_runs
 from ganbench.tracking.runs import RunLogger, flatten, git_commit, grid_tags, mlflow_run, to_container
 from ganbench.tracking.store import (
     TrackingError,
@@ -13,6 +14,8 @@ from ganbench.tracking.store import (
 )
 
 __all__ = [
+    "Heartbeat",
+    "reap_dead_runs",
     "RunLogger",
     "TrackingError",
     "check_reachable",

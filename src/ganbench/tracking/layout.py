@@ -83,3 +83,10 @@ JOB_INVALID = "INVALID"  # the status, in JOBS_ARTIFACT, of a sweep job that nev
 REPORT_ARTIFACT_DIR = "report"  # where ganbench.report logs its files on the sweep's parent run
 
 # --- the real-data reference run
+
+# --- liveness (tracking/lease.py) and identity of runs and sweeps
+LEASE_HOST_TAG = "lease.host"
+LEASE_PID_TAG = "lease.pid"
+LEASE_UNTIL_TAG = "lease.until"  # epoch seconds until which the run's process is known to live
+RUN_KEY_TAG = "run_key"  # what a run trains (config hash, as its checkpoint folder): the same job has the same key
+SWEEP_IDENTITY_TAG = "sweep.identity"  # a sweep's grid and config, hashed: a re-run of the sweep finds its parent

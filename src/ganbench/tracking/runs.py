@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import tempfile
@@ -12,12 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from ganbench.errors import first_line
+from ganbench.files import write_error
 from ganbench.tracking import layout
-from ganbench.tracking.store import experiment_id
+from ganbench.tracking.lease import Heartbeat
+from ganbench.tracking.store import TrackingError, experiment_id
+
+log = logging.getLogger(__name__)
 
 
 def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -47,6 +53,29 @@ def git_commit() -> str | None:
         return None
 
 
+STORE_FULL_OR_LOCKED = ("readonly database", "disk is full", "disk I/O error", "unable to open database")
+
+
+@contextmanager
+def writing(client: MlflowClient, run_id: str | None, what: str) -> Iterator[None]:
+    """Turn a store or artifact store that cannot be written (full, read-only) into one clear line."""
+    try:
+        yield
+    except OSError as exc:
+        try:
+            where = client.get_run(run_id).info.artifact_uri if run_id else "the artifact store"
+        except Exception:
+            where = "the run's artifact store"
+        raise write_error(what, where, exc, "free some space there or use a tracking.uri whose store has room") from None
+    except MlflowException as exc:
+        if any(marker in str(exc) for marker in STORE_FULL_OR_LOCKED):
+            raise TrackingError(
+                f"could not write {what} to the MLflow store {client.tracking_uri} ({first_line(exc, 120)}); "
+                "free some space or fix its permissions, or use another tracking.uri"
+            ) from None
+        raise
+
+
 class RunLogger:
     """Logs to one MLflow run; per-step metrics are buffered and written in batches.
 
@@ -61,10 +90,12 @@ class RunLogger:
         self._logged_through: dict[str, int] = {}  # after a resume: the last step the store already has per key
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        self.client.log_batch(self.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+        with writing(self.client, self.run_id, "the run's params"):
+            self.client.log_batch(self.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        with writing(self.client, self.run_id, "the run's tags"):
+            self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
     def skip_logged_steps(self) -> None:
         """After a resume: drop metrics for steps the store already holds, so no step is logged twice."""
@@ -87,16 +118,20 @@ class RunLogger:
             return
         metrics = [Metric(m.key, float(m.value), m.timestamp, m.step) for m in self._buffer]
         self._buffer, self._steps_buffered = [], 0
-        self.client.log_batch(self.run_id, metrics=metrics)
+        with writing(self.client, self.run_id, "the run's metrics"):
+            self.client.log_batch(self.run_id, metrics=metrics)
 
     def log_artifact(self, path: str | os.PathLike, artifact_path: str | None = None) -> None:
-        self.client.log_artifact(self.run_id, str(path), artifact_path)
+        with writing(self.client, self.run_id, f"artifact {artifact_path or ''}/{Path(path).name}".replace(" /", " ")):
+            self.client.log_artifact(self.run_id, str(path), artifact_path)
 
     def log_text(self, text: str, artifact_file: str) -> None:
-        self.client.log_text(self.run_id, text, artifact_file)
+        with writing(self.client, self.run_id, f"artifact {artifact_file}"):
+            self.client.log_text(self.run_id, text, artifact_file)
 
     def log_figure(self, figure: Any, artifact_file: str) -> None:
-        self.client.log_figure(self.run_id, figure, artifact_file)
+        with writing(self.client, self.run_id, f"artifact {artifact_file}"):
+            self.client.log_figure(self.run_id, figure, artifact_file)
 
     def log_image_file(self, image: Any, artifact_file: str) -> None:
         """Save a PIL image as ``artifact_file`` (e.g. 'samples/epoch_001.png')."""
@@ -140,10 +175,12 @@ def mlflow_run(
         commit = git_commit()
         if commit:
             all_tags[layout.GIT_COMMIT_TAG] = commit
-        run_id = client.create_run(experiment_id(client, experiment), tags=all_tags, run_name=run_name).info.run_id
+        with writing(client, None, "a new run"):
+            run_id = client.create_run(experiment_id(client, experiment), tags=all_tags, run_name=run_name).info.run_id
     logger = RunLogger(client, run_id, flush_every)
     try:
-        yield logger
+        with Heartbeat(client, run_id):
+            yield logger
     except KeyboardInterrupt:
         _end(logger, RunStatus.KILLED, "interrupted")
         raise
@@ -157,14 +194,19 @@ def mlflow_run(
 
 
 def _end(logger: RunLogger, status: int, reason: str, diverged: bool = False) -> None:
+    """End the run with ``status`` and its reason; a store that cannot take it (full, read-only) does not mask
+    the error being raised: the run's lease then runs out and the next ganbench command marks it KILLED."""
     tags = {layout.ERROR_TAG: reason} if status == RunStatus.FAILED else {layout.KILLED_TAG: reason}
     if diverged:
         tags[layout.DIVERGED_TAG] = reason
     try:
-        logger.flush()
-        logger.set_tags(tags)
-    finally:
-        logger.client.set_terminated(logger.run_id, RunStatus.to_string(status))
+        try:
+            logger.flush()
+            logger.set_tags(tags)
+        finally:
+            logger.client.set_terminated(logger.run_id, RunStatus.to_string(status))
+    except Exception as exc:
+        log.warning("could not mark run %s %s in the store: %s", logger.run_id, RunStatus.to_string(status), first_line(exc))
 
 
 def to_container(cfg: DictConfig) -> dict[str, Any]:

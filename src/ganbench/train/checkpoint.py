@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import json
 import os
 from pathlib import Path
@@ -22,9 +23,18 @@ class CheckpointError(Exception):
     """A checkpoint file that is missing, damaged or not ganbench's."""
 
 
-def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` (tensors, numbers, strings, dicts, lists) to ``path`` atomically: a temp file, then rename."""
-    return atomic_write(path, lambda handle: torch.save({"format": FORMAT, "version": VERSION, **payload}, handle))
+CHECKPOINT_HINT = "free some space there or set train.checkpoint_dir to a folder with room"
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any], hint: str = CHECKPOINT_HINT) -> Path:
+    """Write ``payload`` (tensors, numbers, strings, dicts, lists) to ``path`` atomically: a temp file, then rename.
+
+    The checkpoint is serialised in memory first: torch's zip writer reports a full disk as an internal
+    RuntimeError ("unexpected pos ..."), a plain file write as the OSError it is.
+    """
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, "version": VERSION, **payload}, buffer)
+    return atomic_write(path, lambda handle: handle.write(buffer.getbuffer()), hint)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:

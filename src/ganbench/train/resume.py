@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from ganbench.errors import ConfigError
+from ganbench.tracking import layout, search_all
 from ganbench.train.build import Built
 from ganbench.train.checkpoint import CheckpointDir, config_key
 from ganbench.train.loop import LoopState
@@ -26,6 +27,7 @@ RESUME_IGNORES = (
     "train.keep_checkpoints",
     "train.checkpoint_dir",
     "train.num_threads",
+    "fresh",
 )
 UNFINISHED = ("RUNNING", "KILLED", "FAILED")
 
@@ -35,8 +37,27 @@ def checkpoint_dir(config: dict[str, Any], root: str, keep: int) -> CheckpointDi
     return CheckpointDir(root, config_key(config, RESUME_IGNORES), keep)
 
 
-def find_resume(checkpoints: CheckpointDir, resume: Any, client: Any) -> dict[str, Any] | None:
-    """Per ``train.resume`` (auto / true / false), the checkpoint of an unfinished run to continue, or None."""
+def run_key(config: dict[str, Any]) -> str:
+    """What a run trains, hashed (its checkpoint folder's name): a re-run of the same job has the same key."""
+    return config_key(config, RESUME_IGNORES)
+
+
+def previous_attempts(client: Any, experiment_id: str, key: str, parent_run_id: str | None) -> list[Any]:
+    """Runs of this job before: with ``key``, in the same sweep (``parent_run_id``), or outside any sweep."""
+    found = search_all(client, experiment_id, f"tags.{layout.RUN_KEY_TAG} = '{key}'")
+    return [r for r in found if r.data.tags.get(layout.PARENT_TAG) == parent_run_id]
+
+
+def is_done(run: Any) -> bool:
+    """A run that is a result: FINISHED, or FAILED because it diverged (training it again diverges again)."""
+    return run.info.status == "FINISHED" or (run.info.status == "FAILED" and layout.DIVERGED_TAG in run.data.tags)
+
+
+def find_resume(checkpoints: CheckpointDir, resume: Any, client: Any, parent_run_id: str | None = None) -> dict[str, Any] | None:
+    """Per ``train.resume`` (auto / true / false), the checkpoint of an unfinished run to continue, or None.
+
+    In a sweep (``parent_run_id``) only a run of the same sweep is continued: a fresh sweep starts its jobs anew.
+    """
     if resume is False:
         return None
     ckpt, skipped = checkpoints.latest()
@@ -44,10 +65,14 @@ def find_resume(checkpoints: CheckpointDir, resume: Any, client: Any) -> dict[st
         log.warning("skipping a damaged checkpoint: %s", line)
     if ckpt is not None:
         try:
-            status = client.get_run(ckpt["run_id"]).info.status
+            found = client.get_run(ckpt["run_id"])
+            status, parent = found.info.status, found.data.tags.get(layout.PARENT_TAG)
         except Exception:  # the run is not in this store: the checkpoint belongs to another one
-            status = None
-        if status not in UNFINISHED:
+            status, parent = None, None
+        if parent_run_id is not None and parent != parent_run_id:
+            log.info("checkpoint %s belongs to run %s of another sweep; starting afresh", checkpoints.path, ckpt["run_id"])
+            ckpt = None
+        elif status not in UNFINISHED:
             log.warning("checkpoint %s belongs to run %s, which this store does not hold unfinished; starting afresh",
                         checkpoints.path, ckpt["run_id"])
             ckpt = None

@@ -1,0 +1,106 @@
+"""A heartbeat for MLflow runs, and the reaper of runs whose process is gone.
+
+MLflow keeps a run RUNNING until someone ends it; a process killed with SIGKILL, by the OOM killer or by
+a power cut never does. So every ganbench run carries a lease: the host and pid of its process and a
+time until which it is known to live, refreshed by a background thread. Any ganbench command that meets
+a RUNNING run whose lease has expired, or whose process is gone from this host, marks it KILLED with the
+reason (``reap_dead_runs``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from mlflow.entities import RunTag
+
+from ganbench.tracking import layout
+from ganbench.tracking.store import search_all
+
+HOST = socket.gethostname()
+
+
+def lease_seconds() -> float:
+    """How long a run counts as alive after its last heartbeat ($GANBENCH_LEASE_SECONDS, default 120)."""
+    return float(os.environ.get("GANBENCH_LEASE_SECONDS", "120"))
+
+
+def lease_tags(until: float) -> dict[str, str]:
+    return {layout.LEASE_HOST_TAG: HOST, layout.LEASE_PID_TAG: str(os.getpid()), layout.LEASE_UNTIL_TAG: f"{until:.0f}"}
+
+
+class Heartbeat:
+    """While the ``with`` block runs, refresh ``run_id``'s lease every third of its length from a daemon thread."""
+
+    def __init__(self, client: Any, run_id: str, seconds: float | None = None) -> None:
+        self.client, self.run_id = client, run_id
+        self.seconds = seconds if seconds is not None else lease_seconds()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def beat(self) -> None:
+        tags = lease_tags(time.time() + self.seconds)
+        self.client.log_batch(self.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.seconds / 3):
+            try:
+                self.beat()
+            except Exception:  # a store hiccup: the next beat tries again; the lease is long enough for a few misses
+                continue
+
+    def __enter__(self) -> "Heartbeat":
+        self.beat()
+        self._thread = threading.Thread(target=self._run, name=f"ganbench-heartbeat-{self.run_id[:8]}", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
+def dead_reason(tags: Mapping[str, str], now: float) -> str | None:
+    """Why a RUNNING run with these tags is not running any more, or None while it may be (or has no lease)."""
+    until, host, pid = tags.get(layout.LEASE_UNTIL_TAG), tags.get(layout.LEASE_HOST_TAG), tags.get(layout.LEASE_PID_TAG)
+    if until is None:
+        return None  # not a ganbench run with a heartbeat: nothing is known about it
+    if host == HOST and pid and pid.isdigit() and not pid_alive(int(pid)):
+        return f"its process (pid {pid} on {host}) is gone"
+    if float(until) < now:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(until)))
+        return f"no heartbeat from pid {pid} on {host} since its lease ran out at {stamp}"
+    return None
+
+
+def reap_dead_runs(client: Any, experiment_ids: Iterable[str], now: float | None = None) -> list[str]:
+    """Mark every RUNNING run of the experiments whose process is gone KILLED, with the reason as tag ``killed``."""
+    now = time.time() if now is None else now
+    ids = [i for i in experiment_ids if i]
+    if not ids:
+        return []
+    reaped = []
+    for run in search_all(client, ids, "attributes.status = 'RUNNING'"):
+        reason = dead_reason(run.data.tags, now)
+        if reason is None:
+            continue
+        client.set_tag(run.info.run_id, layout.KILLED_TAG, f"found RUNNING but {reason}")
+        client.set_terminated(run.info.run_id, "KILLED")
+        reaped.append(run.info.run_id)
+    return reaped
