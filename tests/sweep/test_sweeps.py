@@ -21,13 +21,15 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from omegaconf import OmegaConf
 
 from ganbench import report, validate
+from ganbench.sweep.grids import sweep_names
 from ganbench.sweep.parent import PARENT_RUN_FILE
 from ganbench.sweep.callbacks import JOB_FILE
 from ganbench.tracking import child_runs
 from ganbench.tracking import experiment_id, make_client
 
-SWEEP_DIR = Path(__file__).resolve().parents[1] / "src" / "ganbench" / "conf" / "sweep"
-SWEEPS = sorted(p.stem for p in SWEEP_DIR.glob("*.yaml"))
+SWEEP_DIR = Path(__file__).resolve().parents[2] / "sweeps"  # the top-level folder of ready grids
+SWEEPS = sweep_names()
+assert SWEEPS and SWEEPS == sorted(p.stem for p in SWEEP_DIR.glob("*.yaml")), "the installed grids are the checkout's"
 # A 2 x 2 grid, two seeds: 200 images, 2 generator steps a run.
 TINY = ["data.limit=200", "train.batch_size=50", "train.max_steps=2", "train.epochs=1", "eval.enabled=false"]
 GRID = ["model=dcgan,cgan_conv", "stabilize=none,smooth", "seed=0,1"]

@@ -115,7 +115,10 @@ def test_resume_false_starts_a_new_run(tmp_path):
     assert proc.wait(timeout=600) == 0
     client = MlflowClient(f"sqlite:///{tmp_path}/fresh.db")
     runs = client.search_runs([client.get_experiment_by_name("ganbench").experiment_id])
-    assert sorted(r.info.status for r in runs) == ["FINISHED", "RUNNING"]
+    # The killed run's process is gone: the second command found it RUNNING and marked it KILLED.
+    assert sorted(r.info.status for r in runs) == ["FINISHED", "KILLED"]
+    killed = next(r for r in runs if r.info.status == "KILLED")
+    assert "process" in killed.data.tags["killed"] and "is gone" in killed.data.tags["killed"]
 
 
 def test_same_seed_gives_identical_logged_losses(uninterrupted, tmp_path):

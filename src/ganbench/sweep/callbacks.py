@@ -50,6 +50,7 @@ from ganbench.tracking import (
     reap_dead_runs,
     search_all,
 )
+from ganbench.tracking.runs import reopen
 from ganbench.train.checkpoint import config_key
 
 log = logging.getLogger("ganbench.sweep")
@@ -175,7 +176,7 @@ class MlflowParentRun(Callback):
             # The same sweep again: continue it under its parent run; finished jobs are attached, not retrained.
             self.run_id = earlier.info.run_id
             attempt = int(earlier.data.tags.get("sweep.attempt", "1")) + 1
-            client.update_run(self.run_id, status="RUNNING")
+            reopen(client, self.run_id)
             client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in {**tags, "sweep.attempt": attempt}.items()])
             log.info("continuing sweep %s (attempt %d); fresh=true starts a new one", self.run_id, attempt)
         else:
@@ -239,6 +240,10 @@ class MlflowParentRun(Callback):
                 first = first_line(error, 2000) if error else "invalid config"
                 print_error("ganbench", f"job(s) #{', #'.join(map(str, nums))} did not run: {first}")
             sys.exit(EXIT_USAGE)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Launchers pickle the callbacks into every job; the heartbeat (a thread) stays with the sweep's process.
+        return {**self.__dict__, "_heartbeat": None}
 
     def _stop_heartbeat(self) -> None:
         if self._heartbeat is not None:

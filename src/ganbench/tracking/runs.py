@@ -155,6 +155,16 @@ def grid_tags(cfg: DictConfig, stabilize_label: str) -> dict[str, str]:
     }
 
 
+def reopen(client: MlflowClient, run_id: str) -> None:
+    """Mark an interrupted run RUNNING again; why it stopped moves to ``<tag>.previous``, as it no longer holds."""
+    tags = client.get_run(run_id).data.tags
+    for key in (layout.KILLED_TAG, layout.ERROR_TAG):
+        if key in tags:
+            client.set_tag(run_id, f"{key}.previous", tags[key])
+            client.delete_tag(run_id, key)
+    client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+
+
 @contextmanager
 def mlflow_run(
     client: MlflowClient,
@@ -167,7 +177,7 @@ def mlflow_run(
 ) -> Iterator[RunLogger]:
     """Create a run (or reopen ``run_id`` to resume it) and end it FINISHED, FAILED (error as a tag) or KILLED."""
     if run_id is not None:
-        client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+        reopen(client, run_id)
     else:
         all_tags = {layout.RUN_NAME_TAG: run_name, **tags}
         if parent_run_id:
