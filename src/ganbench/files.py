@@ -24,16 +24,38 @@ def write_error(what: str, where: str | os.PathLike, exc: OSError, hint: str = D
     return WriteError(f"could not write {what} to {where} ({reason}); {hint}")
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
+def remove_stale_temps(path: Path) -> None:
+    """Delete temp files of ``path`` whose writer is gone (killed with SIGKILL mid-write): ``.<name>.<pid>.*.tmp``."""
+    for temp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = temp.name[len(path.name) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            temp.unlink(missing_ok=True)
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None], hint: str = DEFAULT_HINT) -> Path:
     """Write ``path`` through a temp file in the same folder, fsync it and ``os.replace`` it in, or leave nothing.
 
     An OSError (a full disk, no permission, a read-only folder) becomes a ``WriteError`` naming the file and ``hint``.
+    A temp file left by a writer killed mid-write is removed by the next write of the same file.
     """
     path = Path(path)
     tmp: Path | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
+        remove_stale_temps(path)
+        # The writer's pid in the temp name: a later write can tell a dead writer's leftover from a live one's.
+        handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", delete=False)
         tmp = Path(handle.name)
         with handle:
             write(handle)

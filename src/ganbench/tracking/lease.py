@@ -9,6 +9,7 @@ reason (``reap_dead_runs``).
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -18,10 +19,12 @@ from typing import Any
 
 from mlflow.entities import RunTag
 
+from ganbench.files import pid_alive
 from ganbench.tracking import layout
 from ganbench.tracking.store import search_all
 
 HOST = socket.gethostname()
+log = logging.getLogger(__name__)
 
 
 def lease_seconds() -> float:
@@ -65,17 +68,6 @@ class Heartbeat:
             self._thread.join(timeout=10)
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, under another user
-        return True
-    return True
-
-
 def dead_reason(tags: Mapping[str, str], now: float) -> str | None:
     """Why a RUNNING run with these tags is not running any more, or None while it may be (or has no lease)."""
     until, host, pid = tags.get(layout.LEASE_UNTIL_TAG), tags.get(layout.LEASE_HOST_TAG), tags.get(layout.LEASE_PID_TAG)
@@ -100,7 +92,11 @@ def reap_dead_runs(client: Any, experiment_ids: Iterable[str], now: float | None
         reason = dead_reason(run.data.tags, now)
         if reason is None:
             continue
-        client.set_tag(run.info.run_id, layout.KILLED_TAG, f"found RUNNING but {reason}")
-        client.set_terminated(run.info.run_id, "KILLED")
+        try:
+            client.set_tag(run.info.run_id, layout.KILLED_TAG, f"found RUNNING but {reason}")
+            client.set_terminated(run.info.run_id, "KILLED")
+        except Exception as exc:  # a read-only store: reading it must still work
+            log.warning("could not mark run %s KILLED (%s): %s", run.info.run_id, reason, exc)
+            continue
         reaped.append(run.info.run_id)
     return reaped

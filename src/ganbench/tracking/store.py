@@ -61,7 +61,9 @@ def make_client(uri: str) -> MlflowClient:
         with store_lock(uri):
             # Building the client builds the store, which creates the tables of a new file.
             client = MlflowClient(tracking_uri=uri)
-    except MlflowException as exc:
+    except Exception as exc:  # MLflow's own errors, and SQLAlchemy's while it creates a new store's tables
+        if not isinstance(exc, MlflowException) and not any(m in str(exc) for m in ("readonly database", "disk is full", "unable to open")):
+            raise
         scheme = urlparse(uri).scheme
         reason = f"MLflow has no store for the scheme {scheme!r}" if "unsupported URI" in str(exc) else first_line(exc)
         raise TrackingError(f"tracking.uri={uri} cannot be used ({reason}); use {SUPPORTED_URIS}") from None
