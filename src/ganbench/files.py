@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+
+import torch
 
 from ganbench.errors import UserError
 
@@ -80,6 +83,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, hint: str = DEFAULT
 def atomic_write_text(path: str | os.PathLike, text: str, hint: str = DEFAULT_HINT) -> Path:
     """UTF-8 ``text`` into ``path``, atomically."""
     return atomic_write_bytes(path, text.encode("utf-8"), hint)
+
+
+def atomic_save_torch(path: str | os.PathLike, obj: Any, hint: str = DEFAULT_HINT) -> Path:
+    """``torch.save(obj)`` into ``path``, atomically.
+
+    Serialised in memory first: torch's zip writer reports a full disk as an internal RuntimeError
+    ("unexpected pos ..."), a plain file write as the OSError it is, which becomes a clear WriteError.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return atomic_write(path, lambda handle: handle.write(buffer.getbuffer()), hint)
 
 
 def atomic_write_json(path: str | os.PathLike, data: Any, hint: str = DEFAULT_HINT) -> Path:

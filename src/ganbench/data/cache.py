@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from ganbench.data.core import DataError, file_digest
-from ganbench.files import atomic_write
+from ganbench.files import WriteError, atomic_save_torch
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +88,9 @@ def save_cached(path: Path, images: torch.Tensor, labels: torch.Tensor, meta: di
     """Store uint8 images and int64 labels atomically; a cache that cannot be written only warns."""
     entry = {"images": images.contiguous(), "labels": labels.contiguous(), "meta": meta}
     try:
-        atomic_write(path, lambda handle: torch.save(entry, handle))
-    except OSError as err:
-        log.warning("could not write cache file %s (%s); continuing without cache", path, err)
+        atomic_save_torch(path, entry, "set GANBENCH_CACHE to a folder with room")
+    except WriteError as err:
+        log.warning("%s; continuing without the cache", err)
 
 
 def cached_build(

@@ -29,7 +29,7 @@ from ganbench.errors import EXIT_USAGE, UserError, first_line, print_error
 from ganbench.evaluate.classifier_net import DigitClassifier, accuracy, train_classifier
 from ganbench.evaluate.errors import ClassifierError
 from ganbench.evaluate.settings import ClassifierSettings, EvalSettings
-from ganbench.files import atomic_write
+from ganbench.files import atomic_save_torch
 from ganbench.locks import file_lock
 from ganbench.tracking import experiment_id, make_client, mlflow_run
 from ganbench.tracking.layout import CLASSIFIER_SHA_TAG, ROLE_CLASSIFIER, ROLE_TAG
@@ -70,7 +70,7 @@ def save_classifier(path: str | os.PathLike, model: DigitClassifier, meta: Mappi
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "meta": dict(meta),
     }
-    atomic_write(path, lambda handle: torch.save(payload, handle))
+    atomic_save_torch(path, payload)
     return path
 
 

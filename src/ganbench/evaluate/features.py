@@ -30,7 +30,7 @@ from ganbench.evaluate.classifier import load_classifier
 from ganbench.evaluate.errors import EvalError
 from ganbench.evaluate.metrics import RealFeatures
 from ganbench.evaluate.settings import InceptionSettings
-from ganbench.files import atomic_write
+from ganbench.files import atomic_save_torch
 from ganbench.progress import progress_bar
 
 log = logging.getLogger("ganbench.evaluate")
@@ -283,7 +283,7 @@ def real_features(
         extracted, _ = extract([probe], tensor_batches(images, labels, batch_size), images.size(0), f"real features ({space.name})")
         layers = extracted[space.name]
         try:
-            atomic_write(path, lambda handle: torch.save(layers, handle))
+            atomic_save_torch(path, layers)
         except OSError as err:
             log.warning("could not cache real features at %s (%s)", path, err)
     return RealFeatures(layers, labels, metric_layers(space.extractor_name), prc_index)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -48,7 +48,15 @@ def store_lock(uri: str) -> Iterator[None]:
     if db is None:
         yield
         return
-    with file_lock(db.with_name(db.name + "-ganbench.lock")):
+    lock = db.with_name(db.name + "-ganbench.lock")
+    with ExitStack() as held:
+        try:
+            held.enter_context(file_lock(lock))
+        except OSError as exc:
+            raise TrackingError(
+                f"the MLflow store {uri} cannot be written: its folder {db.parent} refused {lock.name} ({exc.strerror}); "
+                "make it writable or use another tracking.uri"
+            ) from None
         yield
 
 

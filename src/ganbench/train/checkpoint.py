@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import io
 import json
 import os
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 import torch
 
 from ganbench.errors import first_line
-from ganbench.files import atomic_write
+from ganbench.files import atomic_save_torch
 
 FORMAT = "ganbench-checkpoint"
 VERSION = 1
@@ -27,14 +26,8 @@ CHECKPOINT_HINT = "free some space there or set train.checkpoint_dir to a folder
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any], hint: str = CHECKPOINT_HINT) -> Path:
-    """Write ``payload`` (tensors, numbers, strings, dicts, lists) to ``path`` atomically: a temp file, then rename.
-
-    The checkpoint is serialised in memory first: torch's zip writer reports a full disk as an internal
-    RuntimeError ("unexpected pos ..."), a plain file write as the OSError it is.
-    """
-    buffer = io.BytesIO()
-    torch.save({"format": FORMAT, "version": VERSION, **payload}, buffer)
-    return atomic_write(path, lambda handle: handle.write(buffer.getbuffer()), hint)
+    """Write ``payload`` (tensors, numbers, strings, dicts, lists) to ``path`` atomically: a temp file, then rename."""
+    return atomic_save_torch(path, {"format": FORMAT, "version": VERSION, **payload}, hint)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -1,0 +1,269 @@
+"""Fault injection: real processes killed, stopped or starved of disk, on a real SQLite store.
+
+Every case asserts what a user relies on after a re-run: nothing RUNNING, every job exactly once,
+and metrics without duplicate steps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from ganbench.report import main as report_main
+
+pytestmark = pytest.mark.slow
+
+GRID = ("model=dcgan,cgan_conv", "seed=0,1")
+SMALL = ("data.limit=1536", "train.batch_size=64", "train.epochs=3", "train.checkpoint_every=4", "eval.enabled=false")
+JOBLIB = ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+
+
+def command(tmp: Path, uri: str, attempt: int, *args: str) -> list[str]:
+    return [sys.executable, "-m", "ganbench", "-m", *args, f"tracking.uri={uri}", f"train.checkpoint_dir={tmp}/ck",
+            f"hydra.sweep.dir={tmp}/multirun/{attempt}"]  # a new folder each time, as the timestamped default
+
+
+def start(tmp: Path, uri: str, attempt: int, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(command(tmp, uri, attempt, *args), cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)  # its own process group: kill -9 reaches the workers
+
+
+def kill_group_when(proc: subprocess.Popen, ready: Callable[[], bool], timeout: float = 300) -> None:
+    """kill -9 the whole process group (the sweep and its joblib workers) as soon as ``ready()``."""
+    deadline = time.time() + timeout
+    try:
+        while not ready():
+            assert proc.poll() is None, f"the sweep ended before the kill point: {proc.stderr.read()[-2000:]}"
+            assert time.time() < deadline, "the kill point never came"
+            time.sleep(0.1)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+
+
+def rerun(tmp: Path, uri: str, attempt: int, *args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(command(tmp, uri, attempt, *args), cwd=tmp, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def runs(uri: str) -> list:
+    if not Path(uri.removeprefix("sqlite:///")).exists():
+        return []
+    client = MlflowClient(uri)
+    return [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
+
+
+def children(uri: str) -> list:
+    return [r for r in runs(uri) if r.data.tags.get("role") is None]
+
+
+def parents(uri: str) -> list:
+    return [r for r in runs(uri) if r.data.tags.get("role") == "sweep"]
+
+
+def checkpoints(tmp: Path) -> list[Path]:
+    return list((tmp / "ck").glob("*/step_*.pt"))
+
+
+def assert_one_complete_sweep(uri: str, jobs: int) -> None:
+    """One parent FINISHED; every job once (by its choices), FINISHED; no metric step logged twice; nothing RUNNING."""
+    (parent,) = parents(uri)
+    assert parent.info.status == "FINISHED", parent.data.tags
+    kids = children(uri)
+    assert all(r.data.tags.get("mlflow.parentRunId") == parent.info.run_id for r in kids)
+    choices = Counter((r.data.tags["model"], r.data.tags["seed"]) for r in kids)
+    assert len(choices) == jobs and set(choices.values()) == {1}, choices
+    assert [r.info.status for r in kids] == ["FINISHED"] * jobs
+    assert parent.data.metrics["children_finished"] == jobs
+    client = MlflowClient(uri)
+    for run in kids:
+        for key in ("d_loss", "g_loss"):
+            steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
+            assert len(steps) == len(set(steps)) and sorted(steps) == list(range(1, max(steps) + 1)), (run.info.run_id, key)
+    assert not [r for r in runs(uri) if r.info.status == "RUNNING"]
+
+
+def test_a_killed_sweep_rerun_completes_as_one_sweep_with_every_job_once(tmp_path, mlflow_uri):
+    """The issue's scenario: kill -9 the joblib sweep while some jobs have finished and others train, then re-run."""
+    proc = start(tmp_path, mlflow_uri, 1, *GRID, *SMALL, *JOBLIB)
+    kill_group_when(proc, lambda: any(r.info.status == "FINISHED" for r in children(mlflow_uri)) and bool(checkpoints(tmp_path)))
+    assert any(r.info.status == "RUNNING" for r in runs(mlflow_uri))  # what kill -9 leaves behind
+    finished_before = {r.info.run_id for r in children(mlflow_uri) if r.info.status == "FINISHED"}
+    second = rerun(tmp_path, mlflow_uri, 2, *GRID, *SMALL, *JOBLIB)
+    assert "4 jobs: 4 finished" in second.stderr
+    assert_one_complete_sweep(mlflow_uri, 4)
+    assert finished_before <= {r.info.run_id for r in children(mlflow_uri)}  # attached, not trained again
+    assert any("resumed_from_step" in r.data.tags for r in children(mlflow_uri))  # the killed ones continued
+    out = tmp_path / "report"
+    assert report_main([f"tracking.uri={mlflow_uri}", "parent=latest", "metric=d_loss", f"out={out}"]) == 0
+    rows = list(csv.DictReader((out / "leaderboard.csv").open()))  # a row per configuration, its seeds counted
+    assert sorted(r["model"] for r in rows) == ["cgan_conv", "dcgan"]
+    assert [(r["finished"], r["killed"], r["running"]) for r in rows] == [("2", "0", "0")] * 2
+
+
+def mid_job(tmp: Path, uri: str) -> bool:
+    return bool(checkpoints(tmp)) and not [r for r in children(uri) if r.info.status == "FINISHED"]
+
+
+def between_jobs(tmp: Path, uri: str) -> bool:
+    kids = children(uri)
+    return len(kids) == 1 and kids[0].info.status == "FINISHED"
+
+
+def before_first_job(tmp: Path, uri: str) -> bool:
+    return bool(parents(uri)) and not children(uri)
+
+
+@pytest.mark.parametrize("point", [before_first_job, mid_job, between_jobs], ids=lambda f: f.__name__)
+def test_kill_9_at_any_point_then_rerun_gives_every_job_once(tmp_path, mlflow_uri, point):
+    args = ("seed=0,1", *SMALL, "hydra/launcher=joblib", "hydra.launcher.n_jobs=1")
+    proc = start(tmp_path, mlflow_uri, 1, *args)
+    kill_group_when(proc, lambda: point(tmp_path, mlflow_uri))
+    rerun(tmp_path, mlflow_uri, 2, *args)
+    (parent,) = parents(mlflow_uri)
+    kids = children(mlflow_uri)
+    assert parent.info.status == "FINISHED" and sorted(r.data.tags["seed"] for r in kids) == ["0", "1"]
+    assert {r.info.status for r in kids} == {"FINISHED"}
+    assert not [r for r in runs(mlflow_uri) if r.info.status == "RUNNING"]
+
+
+def test_kill_9_during_evaluation_then_rerun_scores_every_job_once(tmp_path, mlflow_uri, quick_classifier, quick_eval_overrides):
+    args = ("seed=0,1", "model=cgan_conv", "data.limit=512", "train.batch_size=64", "train.epochs=1",
+            *quick_eval_overrides, "eval.num_samples=1000", "hydra/launcher=joblib", "hydra.launcher.n_jobs=1")
+
+    def evaluating() -> bool:  # trained (train_seconds logged), not yet scored, still RUNNING
+        return any(r.info.status == "RUNNING" and "train_seconds" in r.data.metrics and "fid_clf" not in r.data.metrics
+                   for r in children(mlflow_uri))
+
+    proc = start(tmp_path, mlflow_uri, 1, *args)
+    kill_group_when(proc, evaluating)
+    rerun(tmp_path, mlflow_uri, 2, *args)
+    kids = children(mlflow_uri)
+    assert sorted(r.data.tags["seed"] for r in kids) == ["0", "1"] and {r.info.status for r in kids} == {"FINISHED"}
+    client = MlflowClient(mlflow_uri)
+    for run in kids:
+        assert len(client.get_metric_history(run.info.run_id, "fid_clf")) == 1  # scored once
+    assert not [r for r in runs(mlflow_uri) if r.info.status == "RUNNING"]
+
+
+def test_sigterm_to_a_worker_then_rerun_gives_every_job_once(tmp_path, mlflow_uri):
+    args = ("seed=0,1", *SMALL, *JOBLIB)
+    proc = start(tmp_path, mlflow_uri, 1, *args)
+    deadline = time.time() + 300
+    while not (training := [r for r in children(mlflow_uri) if r.info.status == "RUNNING" and checkpoints(tmp_path)]):
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.1)
+    worker = int(training[0].data.tags["lease.pid"])  # the joblib worker training that job
+    assert worker != proc.pid
+    os.kill(worker, signal.SIGTERM)
+    try:
+        proc.wait(timeout=300)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    rerun(tmp_path, mlflow_uri, 2, *args)
+    kids = children(mlflow_uri)
+    assert sorted(r.data.tags["seed"] for r in kids) == ["0", "1"] and {r.info.status for r in kids} == {"FINISHED"}
+    assert not [r for r in runs(mlflow_uri) if r.info.status == "RUNNING"]
+
+
+def test_two_sweeps_writing_to_one_store_at_once_each_complete(tmp_path, mlflow_uri):
+    tiny = ("data.limit=256", "train.batch_size=64", "train.epochs=1", "eval.enabled=false")
+    first = start(tmp_path, mlflow_uri, 1, "seed=0,1", *tiny)
+    second = start(tmp_path, mlflow_uri, 2, "seed=2,3", *tiny)
+    for proc in (first, second):
+        assert proc.wait(timeout=600) == 0, proc.stderr.read()[-3000:]
+    sweeps = parents(mlflow_uri)
+    assert len(sweeps) == 2 and {p.info.status for p in sweeps} == {"FINISHED"}
+    by_parent = Counter(r.data.tags["mlflow.parentRunId"] for r in children(mlflow_uri))
+    assert sorted(by_parent.values()) == [2, 2] and set(by_parent) == {p.info.run_id for p in sweeps}
+    assert sorted(r.data.tags["seed"] for r in children(mlflow_uri)) == ["0", "1", "2", "3"]
+    assert not [r for r in runs(mlflow_uri) if r.info.status == "RUNNING"]
+
+
+def test_the_leaderboard_killed_while_written_leaves_no_half_file_and_a_rerun_writes_it_whole(tmp_path, mlflow_uri):
+    rerun(tmp_path, mlflow_uri, 1, "seed=0", "data.limit=256", "train.batch_size=64", "train.epochs=1", "eval.enabled=false")
+    out = tmp_path / "report"
+    report = [sys.executable, "-m", "ganbench.report", f"tracking.uri={mlflow_uri}", "metric=d_loss", f"out={out}", "log=false"]
+    proc = subprocess.Popen(report, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    kill_group_when(proc, lambda: out.is_dir() and any(out.iterdir()))
+    subprocess.run(report, cwd=tmp_path, check=True, capture_output=True, timeout=300)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["leaderboard.csv", "leaderboard.html", "leaderboard.md"], names  # leftovers of the killed writer are gone
+    assert (out / "leaderboard.html").read_text().rstrip().endswith("</html>")
+
+
+# --------------------------------------------------------------------------- disks that refuse writes
+
+ONE_RUN = ("data.limit=256", "train.batch_size=64", "train.epochs=1", "eval.enabled=false")
+
+
+def file_size_limit(limit_bytes: int) -> Callable[[], None]:
+    """For a child process: files may not grow past ``limit_bytes`` (a write past it fails with EFBIG, as a full disk)."""
+    import resource
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead of the process dying
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    return apply
+
+
+def run_once(tmp: Path, *args: str, preexec: Callable[[], None] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ganbench", *ONE_RUN, *args, f"hydra.run.dir={tmp}/out"], cwd=tmp,
+                          capture_output=True, text=True, timeout=600, preexec_fn=preexec)
+
+
+def test_a_disk_that_fills_up_mid_checkpoint_is_one_line_exit_2_and_leaves_no_partial_file(tmp_path, mlflow_uri):
+    # 4 MB: the store and the sample grids fit; a resume checkpoint (nets and Adam states) does not.
+    proc = run_once(tmp_path, f"tracking.uri={mlflow_uri}", f"train.checkpoint_dir={tmp_path}/ck", "train.checkpoint_every=2",
+                    preexec=file_size_limit(4 << 20))
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("ganbench: error: could not write step_000000002.pt to ") and str(tmp_path / "ck") in line
+    assert "File too large" in line and "train.checkpoint_dir" in line and "Traceback" not in proc.stderr
+    assert not [p for p in (tmp_path / "ck").rglob("*") if p.is_file()]  # no half-written checkpoint or temp file
+    (run,) = runs(mlflow_uri)
+    assert run.info.status == "FAILED" and "could not write" in run.data.tags["error"]
+    again = run_once(tmp_path, f"tracking.uri={mlflow_uri}", f"train.checkpoint_dir={tmp_path}/ck", "train.checkpoint_every=2")
+    assert again.returncode == 0, again.stderr[-2000:]  # with room, the same command trains
+    assert sorted(r.info.status for r in runs(mlflow_uri)) == ["FAILED", "FINISHED"]
+
+
+@pytest.fixture
+def read_only_store(tmp_path, migrated_store):
+    """A store on a small tmpfs remounted read-only (root can write through file permissions, not a ro mount)."""
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True).returncode != 0:
+        pytest.skip("this machine does not let the tests mount a tmpfs")
+    try:
+        db = mount / "mlflow.db"
+        db.write_bytes(migrated_store.read_bytes())
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        yield f"sqlite:///{db}"
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_a_read_only_store_is_one_line_exit_2_and_nothing_runs(tmp_path, read_only_store):
+    proc = run_once(tmp_path, f"tracking.uri={read_only_store}", f"train.checkpoint_dir={tmp_path}/ck")
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("ganbench: error: the MLflow store") and read_only_store in line and "cannot be written" in line
+    assert "Read-only file system" in line and "tracking.uri" in line
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "ck").exists() or not any((tmp_path / "ck").rglob("*.pt"))
