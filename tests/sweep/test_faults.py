@@ -267,3 +267,12 @@ def test_a_read_only_store_is_one_line_exit_2_and_nothing_runs(tmp_path, read_on
     assert "Read-only file system" in line and "tracking.uri" in line
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "ck").exists() or not any((tmp_path / "ck").rglob("*.pt"))
+
+
+def test_a_report_folder_that_refuses_writes_is_one_line_exit_2(tmp_path, mlflow_uri, read_only_store, run_cli):
+    assert run_once(tmp_path, f"tracking.uri={mlflow_uri}", f"train.checkpoint_dir={tmp_path}/ck").returncode == 0
+    out = Path(read_only_store.removeprefix("sqlite:///")).parent / "report"
+    proc = run_cli(report_main, f"tracking.uri={mlflow_uri}", "parent=none", "metric=d_loss", f"out={out}")
+    assert proc.returncode == 2
+    (line,) = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert line.startswith("ganbench.report: error: could not write") and "Read-only file system" in line
