@@ -25,7 +25,7 @@ from ganbench.train.interrupt import Interrupted, StopRequest
 from ganbench.train.loop import DivergedError
 from ganbench.train.run import check_data_fits, train_run
 from ganbench.train.settings import TrainSettings
-from ganbench.train.record import record_run_inputs
+from ganbench.train.record import record_dataset, record_generator_model, record_run_inputs
 from ganbench.train.resume import checkpoint_dir, find_resume, is_done, previous_attempts, run_key
 
 log = logging.getLogger("ganbench")
@@ -103,9 +103,11 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, Any]:
         parent_run_id=parent_run_id,
         run_id=resume["run_id"] if resume else None,
         flush_every=cfg.tracking.flush_every,
+        system_metrics_every=cfg.tracking.system_metrics,
     ) as logger:
         if resume is None:
             record_run_inputs(cfg, data, logger)
+            record_dataset(logger, data)
 
         def score(generator: Any, step: int) -> dict[str, float]:
             return evaluate_generator(evaluation, generator, is_conditional(generator), data.num_classes, device, logger, step=step)
@@ -117,6 +119,8 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, Any]:
         result = train_run(settings, data, logger, device, checkpoints=checkpoints, resume=resume, stop=stop,
                            on_epoch_eval=on_epoch_eval)
         log.info("run %s trained: %d steps in %.1f s", logger.run_id, result["steps"], result["seconds"])
+        if cfg.tracking.log_model:
+            record_generator_model(logger, result["generator"])
         if evaluation.enabled:
             result["metrics"] = score(result["generator"], result["steps"])
     checkpoints.clear()  # finished: the final checkpoint lives in MLflow

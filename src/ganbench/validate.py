@@ -111,6 +111,11 @@ def config_problems(cfg: DictConfig) -> list[str]:
             p.append(f"tracking.{key}={cfg.tracking[key]!r} is invalid: give a non-empty string")
     int_at_least(p, "tracking.log_every", cfg.tracking.log_every, 1)
     int_at_least(p, "tracking.flush_every", cfg.tracking.flush_every, 1)
+    if not isinstance(cfg.tracking.get("log_model", True), bool):
+        p.append(f"tracking.log_model={cfg.tracking.log_model!r} is invalid: choose true or false")
+    every = cfg.tracking.get("system_metrics")
+    if every is not None and (not is_number(every) or every < 0):
+        p.append(f"tracking.system_metrics={every!r} is invalid: give seconds between samples (> 0), or 0 / null for off")
     return p
 
 

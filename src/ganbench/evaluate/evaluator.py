@@ -7,11 +7,12 @@ every feature space in one pass.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from ganbench.data.cache import cache_key, file_sha256
 from ganbench.data.preprocess import to_uint8
 from ganbench.errors import first_line
 from ganbench.evaluate.classifier import LoadedClassifier, get_classifier, load_splits, log_classifier_run, same_images
+from ganbench.evaluate.batchnorm import sampling_generator
 from ganbench.evaluate.classifier_net import accuracy, train_cas_classifier
 from ganbench.evaluate.errors import ClassifierError, EvalError
 from ganbench.evaluate.features import (
@@ -43,13 +45,25 @@ from ganbench.evaluate.metrics import (
     class_counts,
     classification_report,
     confusion_matrix,
+    fid_infinity,
     fidelity_metrics,
     intra_fid,
     mode_kl,
     modes_covered,
 )
+from ganbench.evaluate.neighbours import (
+    NearestPairs,
+    closest_pairs,
+    density_coverage,
+    kth_neighbour_radii,
+    memorization_share,
+    memorization_threshold,
+    mifid,
+    nearest_neighbours,
+)
 from ganbench.evaluate.settings import EvalSettings
 from ganbench.models.sampling import generated_batches
+from ganbench.tracking.layout import BN_MODE_MEASURED
 
 log = logging.getLogger("ganbench.evaluate")  # not __name__: `python -m` would call it __main__
 
@@ -65,13 +79,25 @@ class Scores:
     histogram: list[int] | None = None  # predicted class counts (unconditional)
     real_histogram: list[int] | None = None
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase, for the benchmark and the curious
+    fid_by_n: dict[int, float] = field(default_factory=dict)  # eval.fid_inf: FID at each sample count of the 1/N fit
+    pairs: NearestPairs | None = None  # the samples closest to a training image (the pair grid); not in the JSON
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "intra_fid": {str(k): v for k, v in self.intra_fid.items()}}
+        out = asdict(replace(self, pairs=None))
+        out.pop("pairs")
+        out["intra_fid"] = {str(k): v for k, v in self.intra_fid.items()}
+        out["fid_by_n"] = {str(k): v for k, v in self.fid_by_n.items()}
+        if self.pairs is not None:
+            out["nearest_pair_distances"] = self.pairs.distances
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Scores":
-        return cls(**{**data, "intra_fid": {int(k): v for k, v in data.get("intra_fid", {}).items()}})
+        names = {f.name for f in fields(cls)} - {"pairs"}
+        kept = {k: v for k, v in data.items() if k in names}  # nearest_pair_distances is for readers, not rebuilt
+        kept["intra_fid"] = {int(k): v for k, v in data.get("intra_fid", {}).items()}
+        kept["fid_by_n"] = {int(k): v for k, v in data.get("fid_by_n", {}).items()}
+        return cls(**kept)
 
 
 class Evaluator:
@@ -129,6 +155,41 @@ class Evaluator:
 
         held_index = subset_index(len(heldout), settings.heldout_limit, self.seed + 1)
         self.cas_test_images, self.cas_test_labels = to_uint8(heldout.images[held_index]), heldout.labels[held_index]
+        self._prepare_memorization()
+
+    def _prepare_memorization(self) -> None:
+        """Training-image features (memorisation, MiFID) and the threshold set by held-out images' distances to them."""
+        train, heldout, s = self.splits["train"], self.heldout, self.settings
+        train_index = subset_index(len(train), s.memorization_train_limit, self.seed + 6)
+        self.memo_train_images = to_uint8(train.images[train_index])
+        self.memo_train = self._clf_features("memo-train", train, "train", train_index)
+        # The threshold comes from held-out images the reference row does not score, so that row's memorisation is a
+        # measurement (about the quantile when real images are not closer to train than other real images), not the
+        # quantile by construction. Small held-out splits have no spare images: then all of them are used.
+        scored = torch.zeros(len(heldout), dtype=torch.bool)
+        scored[self._real_index()] = True
+        spare = torch.nonzero(~scored).flatten()
+        if spare.numel() < 2:
+            spare = torch.arange(len(heldout))
+        calibration = spare[subset_index(spare.numel(), s.memorization_heldout_limit, self.seed + 7)]
+        self.memo_heldout_images = int(calibration.numel())
+        held_nn, _ = nearest_neighbours(self._clf_features("memo-heldout", heldout, s.heldout_split, calibration), self.memo_train)
+        self.memo_threshold = memorization_threshold(held_nn, s.metrics.memorization_quantile)
+
+    def _clf_features(self, role: str, data: Any, split: str, index: Tensor) -> Tensor:
+        """Classifier features (the fid layer) of ``data.images[index]``, cached on disk like the reference features."""
+        space = self.spaces[0]
+        key = cache_key(
+            role=role, dataset=self.dataset, split=split, image_size=self.image_size, files=[f["sha256"] for f in data.files],
+            num_images=len(data), index=hashlib.sha256(index.numpy().tobytes()).hexdigest(), weights_sha256=space.weights_sha256,
+        )  # fmt: skip
+        path = cache_root() / "eval" / f"{role}-{self.dataset}-{key}.pt"
+        features = real_features(space, to_uint8(data.images[index]), data.labels[index], self.batch_size, path, None)
+        return features.layers[features.layer_for["fid"]]
+
+    def _real_index(self) -> Tensor:
+        """The held-out images the real-data reference row scores."""
+        return subset_index(len(self.heldout), min(self.num_samples, len(self.heldout)), self.seed + 4)
 
     def _space(self, name: str, extractor: Any, extractor_name: str, weights_sha: str, limit: int, ref_cap: int | None) -> Space:
         """A feature space with its real features, cached on disk keyed by everything they depend on."""
@@ -171,6 +232,13 @@ class Evaluator:
             "feature_extractor": CLASSIFIER_EXTRACTOR,
             "classifier_sha256": self.classifier.sha256,
             "classifier_test_accuracy": f"{self.classifier.test_accuracy:.4f}",
+            BN_MODE_MEASURED: self.settings.bn_mode + (f" ({self.settings.standing_steps} steps)" if self.settings.bn_mode == "standing" else ""),
+            "density_neighborhood": str(self.settings.metrics.density_neighborhood),
+            "memorization_train_images": str(self.memo_train.size(0)),
+            "memorization_heldout_images": str(self.memo_heldout_images),
+            "memorization_quantile": str(self.settings.metrics.memorization_quantile),
+            "memorization_threshold": f"{self.memo_threshold:.6g}",
+            "fid_inf": self._fid_inf_counts(),
         }
         inception = next((s for s in self.spaces if s.name == "inception"), None)
         if inception is not None:
@@ -203,7 +271,7 @@ class Evaluator:
             timings[name] = round(now - clock, 3)
             clock = now
 
-        kept: list[Tensor] | None = [] if cas_train == "samples" else None
+        kept: list[Tensor] = []  # uint8, 8 MB at 10,000 28x28 samples: the pair grid and CAS train on them
         features, labels = extract(self.spaces, batches, total, description, kept)
         lap("samples_and_features")
         metrics: dict[str, float] = {}
@@ -217,11 +285,14 @@ class Evaluator:
         clf_features = features["clf"]
         predicted = clf_features[real.layer_for["isc"]].argmax(1)
         scores = Scores(metrics, timings=timings)
+        metrics.update(self._neighbour_metrics(clf_features, torch.cat(kept), scores, lap))
         if labelled:
             scores.report = classification_report(labels, predicted, self.num_classes)
             scores.confusion = confusion_matrix(labels, predicted, self.num_classes).tolist()
             metrics["gen_accuracy"] = scores.report["accuracy"]
             metrics["intra_fid_clf"], scores.intra_fid = intra_fid(clf_features[real.layer_for["fid"]], labels, real.class_stats)
+            # Conditional: predicted classes against the requested ones (unconditional: mode_kl, against the real shares).
+            metrics["label_kl"] = mode_kl(class_counts(predicted, self.num_classes), class_counts(labels, self.num_classes))
         if histogram:
             counts = class_counts(predicted, self.num_classes)
             real_counts = class_counts(self.ref_labels, self.num_classes)
@@ -230,11 +301,40 @@ class Evaluator:
             metrics["mode_kl"] = mode_kl(counts, real_counts)
         lap("class_metrics")
         if cas_train is not None:
-            images, cas_labels = (torch.cat(kept), labels) if kept is not None else cas_train  # type: ignore[misc]
+            images, cas_labels = (torch.cat(kept), labels) if cas_train == "samples" else cas_train  # type: ignore[misc]
             metrics["cas"] = self.cas(images, cas_labels)
             lap("cas")
         log.info("evaluation phases (s): %s", timings)
         return scores
+
+    def _neighbour_metrics(self, clf_features: Mapping[str, Tensor], images: Tensor, scores: Scores, lap: Any) -> dict[str, float]:
+        """Density, coverage, memorisation, MiFID (and FID at infinity) of classifier features; the pair grid into ``scores``."""
+        real, m, out = self.spaces[0].real, self.settings.metrics, {}
+        assert real is not None
+        gen = clf_features[real.layer_for["prc"]]
+        reference = real.layers[real.layer_for["prc"]]
+        reference = reference if real.prc_index is None else reference[real.prc_index]
+        k = m.density_neighborhood
+        if k not in real.density_radii:  # the real side's k-NN radii: paid once per evaluator
+            real.density_radii[k] = kth_neighbour_radii(reference, k)
+        out["density_clf"], out["coverage_clf"] = density_coverage(gen, reference, k, real.density_radii[k])
+        lap("density_coverage")
+        gen_nn, gen_index = nearest_neighbours(gen, self.memo_train)
+        out["memorization_clf"] = memorization_share(gen_nn, self.memo_threshold)
+        scores.pairs = closest_pairs(images, self.memo_train_images, gen_nn, gen_index, self.settings.memorization_pairs)
+        lap("memorization")
+        out["mifid_clf"] = mifid(gen, self.memo_train, m.mifid_cosine_eps)
+        lap("mifid")
+        if m.fid_inf:
+            fid_gen = clf_features[real.layer_for["fid"]]
+            out["fid_inf_clf"], scores.fid_by_n = fid_infinity(fid_gen, real.mu, real.sigma, m.fid_inf_points, m.fid_inf_min_samples, self.seed)
+            lap("fid_inf")
+        return out
+
+    def _fid_inf_counts(self) -> str:
+        """measured.fid_inf: the fit's sample-count range, or off."""
+        m = self.settings.metrics
+        return f"{m.fid_inf_points} sample counts from {m.fid_inf_min_samples} to all" if m.fid_inf else "off"
 
     def cas(self, images: Tensor, labels: Tensor) -> float:
         """Classification accuracy score: a fresh classifier trained on ``images`` only, tested on held-out real images."""
@@ -243,7 +343,12 @@ class Evaluator:
 
     def score_generator(self, generator: nn.Module, conditional: bool, z_dim: int, prior: str) -> Scores:
         """Stream ``num_samples`` samples once through every extractor (and into CAS for conditional models)."""
-        batches = generated_batches(generator, self.num_samples, self.batch_size, z_dim, prior, self.num_classes, self.device, self.seed)
+        s = self.settings
+        sampler = sampling_generator(
+            generator, s.bn_mode, steps=s.standing_steps, batch_size=self.batch_size, z_dim=z_dim, prior=prior,
+            num_classes=self.num_classes, device=self.device, seed=self.seed,
+        )  # fmt: skip
+        batches = generated_batches(sampler, self.num_samples, self.batch_size, z_dim, prior, self.num_classes, self.device, self.seed)
         cas = "samples" if conditional and self.settings.cas_enabled else None
         return self.score(batches, self.num_samples, conditional, not conditional, cas, "evaluating samples")
 
@@ -252,8 +357,8 @@ class Evaluator:
 
         Its CAS trains the same quick classifier on as many real reference images: the ceiling for ``cas``.
         """
-        n = min(self.num_samples, len(self.heldout))
-        index = subset_index(len(self.heldout), n, self.seed + 4)
+        index = self._real_index()
+        n = int(index.numel())
         images, labels = to_uint8(self.heldout.images[index]), self.heldout.labels[index]
         cas_train = None
         if self.settings.cas_enabled:

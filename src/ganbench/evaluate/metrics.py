@@ -29,7 +29,9 @@ __all__ = [
     "classification_report",
     "confusion_matrix",
     "feature_statistics",
+    "fid_infinity",
     "fidelity_metrics",
+    "fit_inverse_n",
     "format_report",
     "frechet_distance",
     "inception_score",
@@ -97,6 +99,39 @@ def precision_recall(gen: Tensor, real: Tensor, neighborhood: int = 3) -> tuple[
     return out[KEY_METRIC_PRECISION], out[KEY_METRIC_RECALL]
 
 
+def fit_inverse_n(counts: Sequence[int] | np.ndarray, values: Sequence[float] | np.ndarray) -> tuple[float, float]:
+    """Least-squares fit of values = a + b / N; returns (a, b). a is the value extrapolated to N -> infinity."""
+    n = np.asarray(counts, dtype=np.float64)
+    y = np.asarray(values, dtype=np.float64)
+    if n.shape != y.shape or n.size < 2 or len(np.unique(n)) < 2:
+        raise ValueError(f"fitting a + b/N needs at least two distinct sample counts, got {n.tolist()}")
+    design = np.stack([np.ones_like(n), 1.0 / n], axis=1)
+    (a, b), *_ = np.linalg.lstsq(design, y, rcond=None)
+    return float(a), float(b)
+
+
+def fid_infinity(
+    gen: Tensor, mu: np.ndarray, sigma: np.ndarray, points: int = 15, min_samples: int = 1000, seed: int = 0
+) -> tuple[float, dict[int, float]]:
+    """FID extrapolated to infinitely many samples (Chong & Forsyth 2020): FID of ``points`` seeded random subsets,
+    N evenly spaced from ``min_samples`` to all samples, fitted as FID = a + b/N; returns a and the FID per N.
+
+    FID is biased upwards by ~1/N; the intercept removes that bias so runs scored on different N compare.
+    The real statistics stay fixed (as in the paper): only the generated side's N varies.
+    """
+    total = gen.size(0)
+    low = min_samples if min_samples < total else max(2, total // 5)  # e.g. the reference row scoring fewer images
+    counts = sorted({int(round(c)) for c in np.linspace(low, total, max(2, points))})
+    rng = torch.Generator().manual_seed(seed)
+    per_n: dict[int, float] = {}
+    for n in counts:
+        subset = gen[torch.randperm(total, generator=rng)[:n]]
+        m, s = feature_statistics(subset)
+        per_n[n] = frechet_distance(m, s, mu, sigma)
+    a, _ = fit_inverse_n(list(per_n), list(per_n.values()))
+    return a, per_n
+
+
 @dataclass
 class RealFeatures:
     """One extractor's features of a real image set, with the statistics every evaluation reuses."""
@@ -108,6 +143,7 @@ class RealFeatures:
     mu: np.ndarray = field(init=False)
     sigma: np.ndarray = field(init=False)
     class_stats: dict[int, tuple[np.ndarray, np.ndarray]] = field(init=False)
+    density_radii: dict[int, Tensor] = field(init=False, default_factory=dict)  # k -> k-NN radii of the prc subset, computed once
 
     def __post_init__(self) -> None:
         fid = self.layers[self.layer_for["fid"]]

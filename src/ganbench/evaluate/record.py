@@ -6,12 +6,24 @@ import json
 from collections.abc import Mapping
 
 import numpy as np
+from PIL import Image
+import torch
 
 from ganbench.evaluate.evaluator import Scores
 from ganbench.evaluate.figures import confusion_figure, histogram_figure
 from ganbench.evaluate.metrics import format_report
+from ganbench.evaluate.neighbours import NearestPairs
+from ganbench.plotting import sample_grid
 from ganbench.tracking import RunLogger
-from ganbench.tracking.layout import MEASURED_PREFIX
+from ganbench.tracking.layout import MEASURED_PREFIX, NEAREST_PAIRS_FILE
+
+PAIRS_PER_ROW = 4  # the pair grid: 4 (sample, nearest training image) pairs per row, 8 images
+
+
+def pairs_grid(pairs: NearestPairs) -> Image.Image:
+    """Each closest generated sample (left) beside its nearest training image (right), closest first."""
+    both = torch.stack([pairs.samples, pairs.train], dim=1).flatten(0, 1)  # s0, t0, s1, t1, ...
+    return sample_grid(both.float().div(127.5).sub(1.0), nrow=2 * PAIRS_PER_ROW)
 
 
 def log_scores(logger: RunLogger, scores: Scores, step: int, artifact_dir: str, measured_on: Mapping[str, str], title: str = "") -> None:
@@ -28,3 +40,5 @@ def log_scores(logger: RunLogger, scores: Scores, step: int, artifact_dir: str, 
         histogram = {"predicted": scores.histogram, "real": scores.real_histogram}
         logger.log_text(json.dumps(histogram, indent=2), f"{artifact_dir}/class_histogram.json")
         logger.log_figure(histogram_figure(np.asarray(scores.histogram), np.asarray(scores.real_histogram), title), f"{artifact_dir}/class_histogram.png")
+    if scores.pairs is not None and scores.pairs.samples.size(0):
+        logger.log_image_file(pairs_grid(scores.pairs), f"{artifact_dir}/{NEAREST_PAIRS_FILE}")

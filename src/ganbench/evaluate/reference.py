@@ -14,6 +14,7 @@ from ganbench.files import atomic_write_bytes
 from ganbench.locks import file_lock
 from ganbench.tracking import experiment_id, mlflow_run
 from ganbench.tracking.layout import (
+    BN_MODE_MEASURED,
     INCEPTION_SKIPPED_TAG,
     REFERENCE_ARTIFACT_DIR,
     REFERENCE_KEY_TAG,
@@ -31,7 +32,10 @@ _REFERENCE_RUNS: dict[tuple[str, str], str] = {}  # (store, key) -> run id, per 
 def reference_run(evaluator: Evaluator, client: Any, experiment: str) -> str:
     """The real-data reference run for this setting in this store: found, or computed and logged."""
     measured = dict(evaluator.measured_on)
-    key = cache_key(role="reference", measured=measured, eval=evaluator.settings.scoring())
+    # Real images are not sampled: the BatchNorm mode does not change this row (one reference row for every mode).
+    measured[BN_MODE_MEASURED] = "none (real images)"
+    scoring = {k: v for k, v in evaluator.settings.scoring().items() if k not in ("bn_mode", "standing_steps")}
+    key = cache_key(role="reference", measured=measured, eval=scoring)
     memo = (client.tracking_uri, key)
     if memo in _REFERENCE_RUNS:
         return _REFERENCE_RUNS[memo]

@@ -16,6 +16,7 @@ from ganbench.errors import ConfigError
 
 SPLITS = ("train", "test")
 INCEPTION_MODES = ("auto", "on", "off")
+BN_MODES = ("eval", "batch", "standing")  # BatchNorm statistics used while sampling (ganbench.evaluate.batchnorm)
 
 
 def inception_mode(value: Any) -> Any:
@@ -49,6 +50,25 @@ def eval_config_problems(ev: Mapping[str, Any]) -> list[str]:
     int_at_least("prc_neighborhood", 1)
     int_at_least("isc_splits", 1)
     int_at_least("inception_num_samples", 2, allow_null=True)
+    int_at_least("density_neighborhood", 1)
+    int_at_least("memorization_train_limit", 2, allow_null=True)
+    int_at_least("memorization_heldout_limit", 2, allow_null=True)
+    int_at_least("memorization_pairs", 0)
+    int_at_least("standing_steps", 1)
+    int_at_least("fid_inf_points", 2)
+    int_at_least("fid_inf_min_samples", 2)
+    if ev.get("bn_mode") not in BN_MODES:
+        p.append(f"eval.bn_mode={ev.get('bn_mode')!r} is invalid: choose eval, batch or standing")
+    quantile = ev.get("memorization_quantile")
+    if isinstance(quantile, bool) or not isinstance(quantile, (int, float)) or not 0 < quantile < 1:
+        p.append(f"eval.memorization_quantile={quantile!r} is invalid: it must be a number in (0, 1)")
+    eps = ev.get("mifid_cosine_eps")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps <= 1:
+        p.append(f"eval.mifid_cosine_eps={eps!r} is invalid: it must be a number in (0, 1]")
+    if not isinstance(ev.get("fid_inf"), bool):
+        p.append(f"eval.fid_inf={ev.get('fid_inf')!r} is invalid: it must be true or false")
+    elif ev["fid_inf"] and isinstance(ev.get("fid_inf_min_samples"), int) and isinstance(ev.get("num_samples"), int) and ev["fid_inf_min_samples"] >= ev["num_samples"]:
+        p.append(f"eval.fid_inf_min_samples={ev['fid_inf_min_samples']} must be below eval.num_samples={ev['num_samples']} to fit FID against 1/N; lower it or set eval.fid_inf=false")
     for key in ("reference_split", "heldout_split"):
         if ev.get(key) not in SPLITS:
             p.append(f"eval.{key}={ev.get(key)!r} is invalid: choose train or test")
@@ -103,10 +123,17 @@ class MetricSettings:
     prc_neighborhood: int = 3
     isc_splits: int = 10
     seed: int = 0
+    density_neighborhood: int = 5  # k of density/coverage's k-NN balls (Naeem et al. 2020 recommend 5)
+    memorization_quantile: float = 0.1  # memorised: nearer a training image than this quantile of held-out images are
+    mifid_cosine_eps: float = 0.1  # MiFID's memorisation threshold on the mean min cosine distance (torchmetrics' default)
+    fid_inf: bool = False  # also fit FID against 1/N and log the intercept (fid_inf_clf)
+    fid_inf_points: int = 15
+    fid_inf_min_samples: int = 1000
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "MetricSettings":
-        return cls(**{k: cfg[k] for k in ("kid_subsets", "kid_subset_size", "prc_neighborhood", "isc_splits", "seed") if k in cfg})
+        names = [f.name for f in fields(cls)]
+        return cls(**{k: cfg[k] for k in names if k in cfg})
 
 
 @dataclass(frozen=True)
@@ -134,6 +161,11 @@ class EvalSettings:
     heldout_limit: int | None = None
     reference_run: bool = True
     modes_min_share: float = 0.01
+    bn_mode: str = "eval"  # BatchNorm statistics while sampling: eval (running), batch (the sampled batch's), standing
+    standing_steps: int = 10  # bn_mode=standing: forward passes of batch_size fresh samples that re-estimate the statistics
+    memorization_train_limit: int | None = 5000  # training images memorisation and MiFID compare with (seeded subset)
+    memorization_heldout_limit: int | None = 2000  # held-out images that set the memorisation threshold
+    memorization_pairs: int = 16  # closest (sample, training image) pairs drawn in nearest_pairs.png
     metrics: MetricSettings = field(default_factory=MetricSettings)
     inception: InceptionSettings = field(default_factory=InceptionSettings)
     classifier: ClassifierSettings = field(default_factory=ClassifierSettings)
@@ -192,6 +224,11 @@ class EvalSettings:
             heldout_limit=ev.get("heldout_limit"),
             reference_run=bool(ev.get("reference_run", True)),
             modes_min_share=float(ev["modes_min_share"]),
+            bn_mode=str(ev.get("bn_mode", "eval")),
+            standing_steps=int(ev.get("standing_steps", 10)),
+            memorization_train_limit=ev.get("memorization_train_limit", 5000),
+            memorization_heldout_limit=ev.get("memorization_heldout_limit", 2000),
+            memorization_pairs=int(ev.get("memorization_pairs", 16)),
             metrics=MetricSettings.from_config(ev),
             inception=InceptionSettings(
                 mode=inception_mode(ev.get("inception", "auto")),

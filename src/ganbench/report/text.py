@@ -27,12 +27,18 @@ def fmt_p(p: float | None) -> str:
     return "–" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}")
 
 
+def cell_parts(stat: Stat, row_n: int | None = None) -> tuple[str, str]:
+    """A cell as (mean, ``± half-width`` (95% CI) and its own n when that differs from the row's seed count)."""
+    if stat.mean is None:
+        return "–", ""
+    spread = "" if stat.half_width is None else f"± {fmt(stat.half_width)}"
+    n = f"(n={stat.n})" if row_n is not None and stat.n != row_n else ""
+    return fmt(stat.mean), " ".join(p for p in (spread, n) if p)
+
+
 def cell(stat: Stat, row_n: int | None = None) -> str:
     """``mean ± half-width`` (95% CI), with its own n when that differs from the row's seed count."""
-    if stat.mean is None:
-        return "–"
-    text = fmt(stat.mean) if stat.half_width is None else f"{fmt(stat.mean)} ± {fmt(stat.half_width)}"
-    return text + (f" (n={stat.n})" if row_n is not None and stat.n != row_n else "")
+    return " ".join(p for p in cell_parts(stat, row_n) if p)
 
 
 def config_label(board: Leaderboard, row: Row) -> str:
@@ -77,8 +83,24 @@ def run_note(run: RunRecord, limit: int) -> str:
 
 
 def metric_header(board: Leaderboard, metric: str) -> str:
+    """The metric's name and which way is better; what it was measured on is said once, above the table."""
     arrow = board.arrow(metric)
-    return f"{metric}{' ' + arrow if arrow else ''} ({board.headers.get(metric, '?')})"
+    return f"{metric}{' ' + arrow if arrow else ''}"
+
+
+def measured_groups(board: Leaderboard) -> list[tuple[list[str], str]]:
+    """What the metrics were measured on, once: (metrics, description), metrics measured alike sharing one line."""
+    groups: dict[str, list[str]] = {}
+    for m in board.metrics:
+        lines = board.measured.get(m) or [f"{m}: {board.headers.get(m, '?')}"]
+        text = "; ".join(line.removeprefix(f"{m}: ") for line in lines)
+        groups.setdefault(text, []).append(m)
+    return [(names, text) for text, names in groups.items()]
+
+
+def measured_lines(board: Leaderboard) -> list[str]:
+    """``measured_groups`` as Markdown list items."""
+    return [", ".join(f"`{m}`" for m in names) + f": {text}" for names, text in measured_groups(board)]
 
 
 def verdict(board: Leaderboard) -> str:
@@ -160,8 +182,7 @@ def table(board: Leaderboard) -> tuple[list[str], list[list[str]]]:
 
 
 def footnotes(board: Leaderboard) -> list[str]:
-    notes = [line for m in board.metrics for line in board.measured.get(m, [])]
-    notes.append(TEST_NOTE.format(alpha=ALPHA))
+    notes = [TEST_NOTE.format(alpha=ALPHA)]  # what each metric was measured on is above the table (measured_lines)
     if board.references:
         notes.append(
             "ref rows: the real-data reference run (tag reference=real): held-out real images scored exactly like "

@@ -222,7 +222,7 @@ class MlflowParentRun(Callback):
         client.log_text(self.run_id, json.dumps(jobs, indent=1, sort_keys=True), JOBS_ARTIFACT)
         for extra in ("multirun.yaml", "optimization_results.yaml"):  # the sweep's config; Optuna's best trial
             if (sweep_dir / extra).is_file():
-                client.log_artifact(self.run_id, str(sweep_dir / extra), "sweep")
+                client.log_artifact(self.run_id, str(sweep_dir / extra), layout.SWEEP_ARTIFACT_DIR)
         self._stop_heartbeat()
         client.set_terminated(self.run_id, "FINISHED")
         parent, self.run_id = self.run_id, None

@@ -90,3 +90,14 @@ LEASE_PID_TAG = "lease.pid"
 LEASE_UNTIL_TAG = "lease.until"  # epoch seconds until which the run's process is known to live
 RUN_KEY_TAG = "run_key"  # what a run trains (config hash, as its checkpoint folder): the same job has the same key
 SWEEP_IDENTITY_TAG = "sweep.identity"  # a sweep's grid and config, hashed: a re-run of the sweep finds its parent
+
+# --- MLflow objects a training run logs besides artifacts
+GENERATOR_MODEL_NAME = "generator"  # the logged MLflow model (mlflow.pytorch.load_model(<its models:/ URI>))
+GENERATOR_MODEL_TAG = "generator_model_uri"  # that URI, on the run
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # MLflow 3's UI opens a custom_model_development experiment on its runs
+EXPERIMENT_KIND = "custom_model_development"
+SWEEP_ARTIFACT_DIR = "sweep"
+
+# --- appended for memorisation (ganbench.evaluate.neighbours)
+NEAREST_PAIRS_FILE = "nearest_pairs.png"  # under an evaluation's artifact dir: each closest sample beside its nearest training image
+BN_MODE_MEASURED = "bn_mode"  # measured.bn_mode: the BatchNorm statistics the samples were drawn with (eval.bn_mode)

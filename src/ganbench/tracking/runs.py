@@ -14,6 +14,7 @@ from typing import Any
 
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
+from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
@@ -155,6 +156,20 @@ def grid_tags(cfg: DictConfig, stabilize_label: str) -> dict[str, str]:
     }
 
 
+@contextmanager
+def system_metrics(client: MlflowClient, run_id: str, every_s: float | None) -> Iterator[None]:
+    """MLflow's system metrics (CPU, memory, GPU) sampled every ``every_s`` seconds in a thread; off for 0/None."""
+    if not every_s:
+        yield
+        return
+    monitor = SystemMetricsMonitor(run_id, sampling_interval=float(every_s), resume_logging=True, tracking_uri=client.tracking_uri)
+    monitor.start()
+    try:
+        yield
+    finally:
+        monitor.finish()
+
+
 def reopen(client: MlflowClient, run_id: str) -> None:
     """Mark an interrupted run RUNNING again; why it stopped moves to ``<tag>.previous``, as it no longer holds."""
     tags = client.get_run(run_id).data.tags
@@ -174,6 +189,7 @@ def mlflow_run(
     parent_run_id: str | None = None,
     run_id: str | None = None,
     flush_every: int = 100,
+    system_metrics_every: float | None = None,
 ) -> Iterator[RunLogger]:
     """Create a run (or reopen ``run_id`` to resume it) and end it FINISHED, FAILED (error as a tag) or KILLED."""
     if run_id is not None:
@@ -189,7 +205,7 @@ def mlflow_run(
             run_id = client.create_run(experiment_id(client, experiment), tags=all_tags, run_name=run_name).info.run_id
     logger = RunLogger(client, run_id, flush_every)
     try:
-        with Heartbeat(client, run_id):
+        with Heartbeat(client, run_id), system_metrics(client, run_id, system_metrics_every):
             yield logger
     except KeyboardInterrupt:
         _end(logger, RunStatus.KILLED, "interrupted")

@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from ganbench.errors import UserError, first_line
 from ganbench.locks import file_lock
+from ganbench.tracking import layout
 
 PAGE_SIZE = 1000  # runs per search request; MLflow's own cap for SQL stores is 50,000
 
@@ -100,7 +101,8 @@ def experiment_id(client: MlflowClient, name: str) -> str:
             exp = client.get_experiment_by_name(name)  # another process may have created it while we waited
             if exp is None:
                 try:
-                    return client.create_experiment(name, artifact_location=artifact_location(client.tracking_uri, name))
+                    return client.create_experiment(name, artifact_location=artifact_location(client.tracking_uri, name),
+                                                    tags={layout.EXPERIMENT_KIND_TAG: layout.EXPERIMENT_KIND})
                 except MlflowException:
                     # A tracking server has no file lock: another client created it between our two calls.
                     exp = client.get_experiment_by_name(name)
@@ -111,6 +113,8 @@ def experiment_id(client: MlflowClient, name: str) -> str:
             f"experiment {name!r} is deleted in {client.tracking_uri}; restore it "
             f"(`mlflow experiments restore --experiment-id {exp.experiment_id}`) or choose another tracking.experiment"
         )
+    if layout.EXPERIMENT_KIND_TAG not in exp.tags:  # an experiment made before ganbench set its kind
+        client.set_experiment_tag(exp.experiment_id, layout.EXPERIMENT_KIND_TAG, layout.EXPERIMENT_KIND)
     return exp.experiment_id
 
 

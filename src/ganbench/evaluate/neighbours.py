@@ -1,0 +1,118 @@
+"""k-nearest-neighbour metrics in a feature space: density and coverage, memorisation, MiFID.
+
+Distances are Euclidean (torch.cdist) and computed in row chunks, so memory stays at ``chunk x M``
+floats however many samples are scored; nothing here builds a full N x M matrix.
+
+* density / coverage: Naeem et al. 2020, "Reliable Fidelity and Diversity Metrics for Generative
+  Models" (the formulas of the ``prdc`` package, strict ``<`` included).
+* memorisation: the share of generated samples closer to their nearest training image than a low
+  quantile of the same distance for held-out real images (the C_T / authenticity family: Meehan et al.
+  2020, Alaa et al. 2022). A generator that is as far from its training set as fresh real images scores
+  about the quantile itself; one that copies training images approaches 1.
+* MiFID: torchmetrics' ``MemorizationInformedFrechetInceptionDistance`` fed features already extracted
+  (its custom extractor is the identity), so the classifier runs once per image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torchmetrics.image.mifid import MemorizationInformedFrechetInceptionDistance
+
+__all__ = [
+    "NearestPairs",
+    "closest_pairs",
+    "density_coverage",
+    "kth_neighbour_radii",
+    "memorization_share",
+    "memorization_threshold",
+    "mifid",
+    "nearest_neighbours",
+]
+
+CHUNK = 2048  # rows per cdist block: 2048 x 10,000 float32 distances are 80 MB
+
+
+def nearest_neighbours(queries: Tensor, points: Tensor, chunk: int = CHUNK) -> tuple[Tensor, Tensor]:
+    """For each query row, the distance to its nearest row of ``points`` and that row's index."""
+    points = points.float()
+    dists, index = [], []
+    for block in queries.float().split(chunk):
+        d, i = torch.cdist(block, points).min(dim=1)
+        dists.append(d)
+        index.append(i)
+    return torch.cat(dists), torch.cat(index)
+
+
+def kth_neighbour_radii(points: Tensor, k: int, chunk: int = CHUNK) -> Tensor:
+    """Each point's distance to its k-th nearest other point (itself, at distance 0, is not counted)."""
+    if points.size(0) <= k:
+        raise ValueError(f"k-NN radii with k={k} need more than {k} points, got {points.size(0)}")
+    points = points.float()
+    # kthvalue(k + 1): the smallest value in each row is the point's distance to itself.
+    return torch.cat([torch.cdist(block, points).kthvalue(k + 1, dim=1).values for block in points.split(chunk)])
+
+
+def density_coverage(gen: Tensor, real: Tensor, k: int = 5, radii: Tensor | None = None, chunk: int = CHUNK) -> tuple[float, float]:
+    """Density and coverage of generated features against real ones (Naeem et al. 2020, k-NN balls around real points).
+
+    density = 1/(kM) sum_j sum_i 1[Y_j in B(X_i, r_i)]; coverage = 1/N sum_i 1[exists j: Y_j in B(X_i, r_i)],
+    with r_i the distance of real X_i to its k-th nearest real neighbour. ``radii`` (from
+    ``kth_neighbour_radii(real, k)``) can be passed in: they depend on the real set only.
+    """
+    real = real.float()
+    radii = kth_neighbour_radii(real, k, chunk) if radii is None else radii.float()
+    inside = torch.zeros((), dtype=torch.float64)
+    nearest_gen = torch.full((real.size(0),), float("inf"))
+    for block in gen.float().split(chunk):
+        d = torch.cdist(real, block)  # (N real, B gen)
+        inside += (d < radii[:, None]).sum(dtype=torch.float64)
+        nearest_gen = torch.minimum(nearest_gen, d.min(dim=1).values)
+    covered = nearest_gen < radii
+    density = float(inside / (k * gen.size(0)))
+    return density, float(covered.double().mean())
+
+
+def memorization_threshold(heldout_nn: Tensor, quantile: float) -> float:
+    """The ``quantile`` of held-out real images' nearest-training-image distances: 'as close as real images get'."""
+    return float(torch.quantile(heldout_nn.double(), quantile))
+
+
+def memorization_share(gen_nn: Tensor, threshold: float) -> float:
+    """Share of generated samples whose nearest training image is closer than ``threshold`` (strictly)."""
+    return float((gen_nn < threshold).double().mean()) if gen_nn.numel() else float("nan")
+
+
+@dataclass
+class NearestPairs:
+    """The generated samples closest to a training image, with that image: for the pair grid."""
+
+    samples: Tensor  # uint8 (K, 1, S, S)
+    train: Tensor  # uint8 (K, 1, S, S), train[i] is samples[i]'s nearest training image
+    distances: list[float]
+
+
+def closest_pairs(images: Tensor, train_images: Tensor, gen_nn: Tensor, gen_index: Tensor, count: int) -> NearestPairs:
+    """The ``count`` generated images nearest to a training image, each with its nearest training image."""
+    order = torch.argsort(gen_nn)[: max(0, count)]
+    return NearestPairs(images[order].clone(), train_images[gen_index[order]].clone(), [float(d) for d in gen_nn[order]])
+
+
+class _Identity(nn.Module):
+    """MiFID's 'feature extractor' for features that are already extracted."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x
+
+
+def mifid(gen: Tensor, train: Tensor, cosine_eps: float = 0.1, chunk: int = CHUNK) -> float:
+    """torchmetrics' MiFID of generated features against training features: FID / (mean min cosine distance), that term
+    replaced by 1 when it is at least ``cosine_eps`` (no memorisation detected)."""
+    metric = MemorizationInformedFrechetInceptionDistance(feature=_Identity(), cosine_distance_eps=float(cosine_eps))
+    for block in train.split(chunk):
+        metric.update(block.double(), real=True)
+    for block in gen.split(chunk):
+        metric.update(block.double(), real=False)
+    return float(metric.compute())
