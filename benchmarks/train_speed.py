@@ -7,7 +7,6 @@ Every figure is a ratio or a rate measured in this one run (interleaved where tw
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import statistics
 import tempfile
@@ -70,6 +69,40 @@ def bare_dcgan_seconds(cfg, images: torch.Tensor, steps: int, batch: int) -> flo
     return time.perf_counter() - start
 
 
+def example_dcgan_seconds(cfg, images: torch.Tensor, steps: int, batch: int) -> float:
+    """The loop of the PyTorch DCGAN example: one G forward a step, its fakes detached for D and reused for G."""
+    torch.manual_seed(0)
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    G, D = build_models(model_cfg, cfg.noise.dim, cfg.dataset.image_size, 10)
+    g_opt = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    d_opt = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    ones, zeros = torch.ones(batch), torch.zeros(batch)
+    labels = torch.zeros(batch, dtype=torch.long)
+    n = images.size(0)
+    start = time.perf_counter()
+    done = 0
+    while done < steps:
+        order = torch.randperm(n)
+        for i in range(n // batch):
+            real = images[order[i * batch : (i + 1) * batch]]
+            fake = G(torch.randn(batch, cfg.noise.dim), labels)
+            d_loss = F.binary_cross_entropy_with_logits(D(real, labels)[0], ones) + F.binary_cross_entropy_with_logits(
+                D(fake.detach(), labels)[0], zeros
+            )
+            d_opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            d_opt.step()
+            g_loss = F.binary_cross_entropy_with_logits(D(fake, labels)[0], ones)
+            g_opt.zero_grad(set_to_none=True)
+            g_loss.backward()
+            g_opt.step()
+            d_loss.item(), g_loss.item()
+            done += 1
+            if done == steps:
+                break
+    return time.perf_counter() - start
+
+
 def harness_seconds(cfg, data, tmp: Path) -> tuple[float, int]:
     """ganbench's own trainer with its default MLflow logging into a fresh SQLite store."""
     client = make_client(f"sqlite:///{tmp}/bench-{time.monotonic_ns()}.db")
@@ -123,6 +156,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke test of the script)")
     parser.add_argument("--rounds", type=int, default=5, help="counted interleaved rounds of bare vs ganbench")
+    parser.add_argument("--only-overhead", action="store_true", help="only part 1: ganbench vs the bare and example loops")
     args = parser.parse_args()
     steps = 20 if args.quick else 80
     batch = 128
@@ -135,19 +169,34 @@ def main() -> None:
         # 1. Harness overhead, interleaved: bare, harness, bare, harness, ...
         cfg = compose_cfg(f"train.batch_size={batch}", "train.epochs=1", f"train.max_steps={steps}", "train.checkpoint_every=0",
                           f"train.checkpoint_dir={tmp}/ck", "eval.enabled=false")
-        ratios = []
-        # Round 0 warms up both (first-time imports of the image and plotting code, allocator growth) and is not counted.
+        reuse_cfg = compose_cfg(*[f"{k}={v}" for k, v in (("train.batch_size", batch), ("train.epochs", 1), ("train.max_steps", steps),
+                                                        ("train.checkpoint_every", 0), ("train.checkpoint_dir", f"{tmp}/ck"),
+                                                        ("eval.enabled", "false"), ("train.reuse_fakes", "true"))])
+        seconds: dict[str, list[float]] = {"bare": [], "example": [], "harness": [], "harness_reuse": []}
+        # Round 0 warms up everything (first-time imports of the image and plotting code, allocator growth) and is not counted.
         for r in range(args.rounds + 1):
-            bare = bare_dcgan_seconds(cfg, data.images, steps, batch)
-            harness, done = harness_seconds(cfg, data, Path(tmp))
-            assert done == steps
-            if r == 0:
-                print(f"warm-up: bare {steps * batch / bare:,.0f} img/s, ganbench {steps * batch / harness:,.0f} img/s")
-                continue
-            ratios.append(bare / harness)  # = harness images/s / bare images/s
-            print(f"round {r}: bare {steps * batch / bare:,.0f} img/s, ganbench {steps * batch / harness:,.0f} img/s")
-        figures["harness_vs_bare"] = statistics.median(ratios)
-        figures["harness_images_per_s"] = steps * batch / harness
+            times = {
+                "bare": bare_dcgan_seconds(cfg, data.images, steps, batch),
+                "example": example_dcgan_seconds(cfg, data.images, steps, batch),
+                "harness": harness_seconds(cfg, data, Path(tmp))[0],
+                "harness_reuse": harness_seconds(reuse_cfg, data, Path(tmp))[0],
+            }
+            print(f"round {r}{' (warm-up)' if r == 0 else ''}: " + ", ".join(f"{k} {steps * batch / v:,.0f} img/s" for k, v in times.items()))
+            if r:
+                for key, value in times.items():
+                    seconds[key].append(value)
+        # Ratios of images/s, each from the same round, then the median over rounds.
+        ratio = lambda a, b: statistics.median(x / y for x, y in zip(seconds[a], seconds[b]))  # noqa: E731
+        figures["harness_vs_bare"] = ratio("bare", "harness")
+        figures["harness_vs_example"] = ratio("example", "harness")
+        figures["harness_reuse_fakes_vs_example"] = ratio("example", "harness_reuse")
+        figures["reuse_fakes_speedup"] = ratio("harness", "harness_reuse")
+        figures["harness_images_per_s"] = steps * batch / statistics.median(seconds["harness"])
+    if args.only_overhead:
+        print()
+        for name, value in figures.items():
+            print(f"{name}: {value:.4g}")
+        return
 
     # 2. FLOP efficiency of the step against the measured matmul peak.
     cfg = compose_cfg(f"train.batch_size={batch}")

@@ -125,3 +125,22 @@ def test_ttur_rates_reach_the_optimisers_and_label_tricks_reach_the_targets():
     assert torch.allclose(real_t, torch.full((4,), 0.9)) and torch.equal(fake_t, torch.zeros(4))
     out = step.discriminator_step(*real_batch(4))
     assert out["d_target_real"].item() == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize("reuse,forwards", [(False, 2), (True, 1)])
+def test_reuse_fakes_runs_one_generator_forward_a_step_and_still_trains_g(reuse, forwards):
+    step = built_for(f"train.reuse_fakes={str(reuse).lower()}", "model=cgan_conv").step
+    assert step.reuse_fakes is reuse
+    calls = []
+    step.generator.register_forward_hook(lambda module, args, out: calls.append(args[1].clone()))
+    before = [p.detach().clone() for p in step.generator.parameters()]
+    d_before = [p.detach().clone() for p in step.discriminator.parameters()]
+    real, labels = real_batch(16)
+    step.discriminator_step(real, labels)
+    d_after_d_step = [p.detach().clone() for p in step.discriminator.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(before, [p.detach() for p in step.generator.parameters()]))  # D's update leaves G alone
+    step.generator_step(16, CPU)
+    assert len(calls) == forwards
+    assert any(not torch.equal(a, b) for a, b in zip(before, step.generator.parameters()))  # G trained
+    assert all(torch.equal(a, b) for a, b in zip(d_after_d_step, step.discriminator.parameters()))  # G's update leaves D alone
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, d_after_d_step))

@@ -45,22 +45,12 @@ from ganbench.evaluate.metrics import (
     class_counts,
     classification_report,
     confusion_matrix,
-    fid_infinity,
     fidelity_metrics,
     intra_fid,
     mode_kl,
     modes_covered,
 )
-from ganbench.evaluate.neighbours import (
-    NearestPairs,
-    closest_pairs,
-    density_coverage,
-    kth_neighbour_radii,
-    memorization_share,
-    memorization_threshold,
-    mifid,
-    nearest_neighbours,
-)
+from ganbench.evaluate.neighbours import Memorization, NearestPairs, memorization_threshold, nearest_neighbours, neighbour_metrics
 from ganbench.evaluate.settings import EvalSettings
 from ganbench.models.sampling import generated_batches
 from ganbench.tracking.layout import BN_MODE_MEASURED
@@ -309,26 +299,9 @@ class Evaluator:
 
     def _neighbour_metrics(self, clf_features: Mapping[str, Tensor], images: Tensor, scores: Scores, lap: Any) -> dict[str, float]:
         """Density, coverage, memorisation, MiFID (and FID at infinity) of classifier features; the pair grid into ``scores``."""
-        real, m, out = self.spaces[0].real, self.settings.metrics, {}
-        assert real is not None
-        gen = clf_features[real.layer_for["prc"]]
-        reference = real.layers[real.layer_for["prc"]]
-        reference = reference if real.prc_index is None else reference[real.prc_index]
-        k = m.density_neighborhood
-        if k not in real.density_radii:  # the real side's k-NN radii: paid once per evaluator
-            real.density_radii[k] = kth_neighbour_radii(reference, k)
-        out["density_clf"], out["coverage_clf"] = density_coverage(gen, reference, k, real.density_radii[k])
-        lap("density_coverage")
-        gen_nn, gen_index = nearest_neighbours(gen, self.memo_train)
-        out["memorization_clf"] = memorization_share(gen_nn, self.memo_threshold)
-        scores.pairs = closest_pairs(images, self.memo_train_images, gen_nn, gen_index, self.settings.memorization_pairs)
-        lap("memorization")
-        out["mifid_clf"] = mifid(gen, self.memo_train, m.mifid_cosine_eps)
-        lap("mifid")
-        if m.fid_inf:
-            fid_gen = clf_features[real.layer_for["fid"]]
-            out["fid_inf_clf"], scores.fid_by_n = fid_infinity(fid_gen, real.mu, real.sigma, m.fid_inf_points, m.fid_inf_min_samples, self.seed)
-            lap("fid_inf")
+        assert self.spaces[0].real is not None
+        memo = Memorization(self.memo_train_images, self.memo_train, self.memo_threshold, self.settings.memorization_pairs)
+        out, scores.pairs, scores.fid_by_n = neighbour_metrics(clf_features, images, self.spaces[0].real, memo, self.settings.metrics, lap)
         return out
 
     def _fid_inf_counts(self) -> str:

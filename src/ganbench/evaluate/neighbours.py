@@ -15,13 +15,18 @@ floats however many samples are scored; nothing here builds a full N x M matrix.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 from torchmetrics.image.mifid import MemorizationInformedFrechetInceptionDistance
 
+from ganbench.evaluate.metrics import RealFeatures, fid_infinity
+from ganbench.evaluate.settings import MetricSettings
+
 __all__ = [
+    "Memorization",
     "NearestPairs",
     "closest_pairs",
     "density_coverage",
@@ -30,6 +35,7 @@ __all__ = [
     "memorization_threshold",
     "mifid",
     "nearest_neighbours",
+    "neighbour_metrics",
 ]
 
 CHUNK = 2048  # rows per cdist block: 2048 x 10,000 float32 distances are 80 MB
@@ -116,3 +122,47 @@ def mifid(gen: Tensor, train: Tensor, cosine_eps: float = 0.1, chunk: int = CHUN
     for block in gen.split(chunk):
         metric.update(block.double(), real=False)
     return float(metric.compute())
+
+
+@dataclass
+class Memorization:
+    """What memorisation and MiFID compare with: a training subset (images and features) and the held-out threshold."""
+
+    train_images: Tensor  # uint8 (M, 1, S, S), for the pair grid
+    train_features: Tensor  # (M, D) classifier features
+    threshold: float  # memorization_threshold of held-out images' nearest-training distances
+    pairs: int  # how many closest pairs to keep
+
+
+def neighbour_metrics(
+    clf_features: Mapping[str, Tensor],
+    images: Tensor,
+    real: RealFeatures,
+    memo: Memorization,
+    settings: MetricSettings,
+    lap: Callable[[str], None] = lambda _: None,
+) -> tuple[dict[str, float], NearestPairs, dict[int, float]]:
+    """density_clf, coverage_clf, memorization_clf, mifid_clf (and fid_inf_clf with settings.fid_inf) of the samples'
+    classifier features; with the closest pairs and the FID per sample count of the 1/N fit. ``lap(name)`` times phases."""
+    out: dict[str, float] = {}
+    gen = clf_features[real.layer_for["prc"]]
+    reference = real.layers[real.layer_for["prc"]]
+    # The same real subset precision/recall compares with: as many real images as samples, as the paper does.
+    reference = reference if real.prc_index is None else reference[real.prc_index]
+    k = settings.density_neighborhood
+    if k not in real.density_radii:  # they depend on the real side only: paid once per evaluator
+        real.density_radii[k] = kth_neighbour_radii(reference, k)
+    out["density_clf"], out["coverage_clf"] = density_coverage(gen, reference, k, real.density_radii[k])
+    lap("density_coverage")
+    gen_nn, gen_index = nearest_neighbours(gen, memo.train_features)
+    out["memorization_clf"] = memorization_share(gen_nn, memo.threshold)
+    pairs = closest_pairs(images, memo.train_images, gen_nn, gen_index, memo.pairs)
+    lap("memorization")
+    out["mifid_clf"] = mifid(gen, memo.train_features, settings.mifid_cosine_eps)
+    lap("mifid")
+    by_n: dict[int, float] = {}
+    if settings.fid_inf:
+        fid_gen = clf_features[real.layer_for["fid"]]
+        out["fid_inf_clf"], by_n = fid_infinity(fid_gen, real.mu, real.sigma, settings.fid_inf_points, settings.fid_inf_min_samples, settings.seed)
+        lap("fid_inf")
+    return out, pairs, by_n

@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ganbench.report.records import RunRecord, natural_key
-from ganbench.tracking.layout import MEASURED_PREFIX
+from ganbench.tracking.layout import BN_MODE_MEASURED, MEASURED_PREFIX
 
 # Columns, in this order when present. Anything else is shown only when asked for (metrics=...).
 EVAL_METRICS = (
     "fid_clf", "kid_clf", "is_clf", "precision_clf", "recall_clf", "gen_accuracy", "intra_fid_clf", "cas",
-    "modes_covered", "mode_kl", "fid_inception", "kid_inception", "is_inception",
+    "modes_covered", "mode_kl", "label_kl", "density_clf", "coverage_clf", "memorization_clf", "mifid_clf", "fid_inf_clf",
+    "fid_inception", "kid_inception", "is_inception",
 )
 LOSS_METRICS = ("d_loss", "g_loss")  # shown when no run has evaluation metrics
-HIGHER_IS_BETTER = ("is_", "precision", "recall", "gen_accuracy", "cas", "modes_covered", "accuracy")
-LOWER_IS_BETTER = ("fid", "kid", "intra_fid", "mode_kl")
+HIGHER_IS_BETTER = ("is_", "precision", "recall", "gen_accuracy", "cas", "modes_covered", "accuracy", "density", "coverage")
+# memorization: ~eval.memorization_quantile for a generator as far from its training set as fresh real images; lower is
+# less copying (a generator far from the data also scores low: read it beside fid/precision).
+LOWER_IS_BETTER = ("fid", "kid", "intra_fid", "mode_kl", "label_kl", "memorization", "mifid")
 
 
 def higher_is_better(metric: str) -> bool | None:
@@ -92,18 +95,34 @@ def describe_metrics(metrics: Sequence[str], runs: Sequence[RunRecord], warnings
             headers[m] = f"{samples} samples; tested on {held} {held_split}"
             line = (f"cas: accuracy on {held} held-out real images ({held_split} split) of a classifier trained only on "
                     f"{samples} generated samples per epoch")
+        elif m in ("memorization_clf", "mifid_clf"):
+            train_n = _one(recorded(scored, "memorization_train_images"))
+            headers[m] = f"{samples} samples vs train ({train_n})"
+            line = f"{m}: {samples} generated samples vs {train_n} training images"
+            if m == "memorization_clf":
+                line += (f"; share nearer a training image than the {_one(recorded(scored, 'memorization_quantile'))} quantile of "
+                         f"{_one(recorded(scored, 'memorization_heldout_images'))} held-out images' nearest-training distances")
         elif m == "gen_accuracy":
             headers[m] = f"{samples} samples"
             line = f"gen_accuracy: share of {samples} generated samples the auxiliary classifier assigns to the class asked for"
         else:
             headers[m] = f"{samples} samples vs {split} ({images})"
             line = f"{m}: {samples} generated samples vs {images} real images of the {split} split"
+        if m in ("density_clf", "coverage_clf"):
+            line += f"; k={_one(recorded(scored, 'density_neighborhood'))}"
+        if m == "fid_inf_clf":
+            line += f"; extrapolated to infinite samples ({_one(recorded(scored, 'fid_inf'))})"
+        # Runs scored before eval.bn_mode existed sampled with running statistics: they count as eval.
+        bn_v = sorted({r.tags.get(f"{MEASURED_PREFIX}{BN_MODE_MEASURED}") or r.params.get("eval.bn_mode") or "eval" for r in scored})
+        line += f"; BatchNorm while sampling: {_one(bn_v)}"
         if extractor_v:
             line += f"; features: {_one(extractor_v)}"
         if sha_v:
             line += f", classifier sha256 {_one(sha_v)}"
         measured[m] = [line]
-        for what, values in (("sample counts", samples_v), ("reference splits", split_v), ("classifiers", sha_v), ("feature extractors", extractor_v)):
+        mixes = (("sample counts", samples_v), ("reference splits", split_v), ("classifiers", sha_v), ("feature extractors", extractor_v),
+                 ("BatchNorm modes (eval.bn_mode)", bn_v))
+        for what, values in mixes:
             if len(values) > 1:
                 mixed.setdefault((what, ", ".join(values)), []).append(m)
     for (what, values), names in mixed.items():

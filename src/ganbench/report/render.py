@@ -18,10 +18,14 @@ from ganbench.report.figures import plots
 from ganbench.report.leaderboard import Leaderboard, Loaded
 from ganbench.report.stats import finite
 from ganbench.report.text import (
+    cell_parts,
     config_label,
     context_lines,
     fmt,
     footnotes,
+    measured_groups,
+    measured_lines,
+    metric_header,
     run_note,
     status_text,
     table,
@@ -42,6 +46,11 @@ def code_spans(text: str) -> Markup:
     return Markup(re.sub(r"`([^`]*)`", r"<code>\1</code>", str(escape(text))))
 
 
+def breakable(text: str) -> Markup:
+    """Escape ``text`` and let a long name wrap after ``_``, ``+``, ``=`` and ``,`` (``spectral_norm+ttur``)."""
+    return Markup(re.sub(r"([_+=,])", r"\1<wbr>", str(escape(text))))
+
+
 ENVIRONMENT = Environment(
     loader=PackageLoader("ganbench.report", "templates"),
     autoescape=True,
@@ -52,6 +61,7 @@ ENVIRONMENT = Environment(
 )
 ENVIRONMENT.filters["data_uri"] = data_uri
 ENVIRONMENT.filters["code_spans"] = code_spans
+ENVIRONMENT.filters["breakable"] = breakable
 
 
 def to_markdown(board: Leaderboard) -> str:
@@ -60,7 +70,8 @@ def to_markdown(board: Leaderboard) -> str:
     out = ["# ganbench leaderboard", "", *context_lines(board), "", f"**{verdict(board)}**", ""]
     if board.warnings:
         out += ["## Warnings", "", *[f"- {w}" for w in board.warnings], ""]
-    out += ["## Leaderboard", "", "| " + " | ".join(map(esc, header)) + " |", "|" + "---|" * len(header)]
+    out += ["## Leaderboard", "", "What was measured (the same for every row):", "", *[f"- {esc(m)}" for m in measured_lines(board)], ""]
+    out += ["| " + " | ".join(map(esc, header)) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(map(esc, r)) + " |" for r in body]
     out += ["", "## Notes", "", *[f"- {n}" for n in footnotes(board)], ""]
     if board.invalid_jobs:
@@ -107,16 +118,24 @@ def to_csv(board: Leaderboard) -> str:
 def html_context(loaded: Loaded) -> dict[str, Any]:
     """What the HTML template shows, as plain values (the template escapes every one)."""
     board = loaded.board
-    header, body = table(board)
+    _, body = table(board)
+    measured = {m: text for names, text in measured_groups(board) for m in names}
     rows = []
     for row, cells in zip(board.display_rows(), body):
         png = loaded.samples.get(row.best_run.run_id) if row.best_run else None
+        row_n = None if row.reference else row.stats[board.metric].n
         rows.append({
             "cls": "ref" if row.reference else ("best" if board.is_best(row) else ("unranked" if row.rank is None else "")),
-            "cells": cells,
+            "rank": cells[0],
+            "label": cells[1],
+            "n": cells[2],
+            "runs": cells[3],
+            "metrics": [cell_parts(row.stats[m], row_n) for m in board.metrics],
+            "differs": cells[-1],
             "reference": row.reference,
             "png": png,
             "alt": f"samples of {config_label(board, row)}",
+            "seed": f"seed {row.best_run.seed}" if png and row.best_run else "",
             "caption": row.best_run_reason if png else (row.note or "no sample grid logged"),
         })
     runs = []
@@ -132,7 +151,9 @@ def html_context(loaded: Loaded) -> dict[str, Any]:
         "context": context_lines(board),
         "verdict": verdict(board),
         "warnings": board.warnings,
-        "header": [header[0], "samples (best seed)", *header[1:]],
+        "measured": [{"metrics": names, "text": text} for names, text in measured_groups(board)],
+        "metrics": [{"name": m, "header": metric_header(board, m), "ranked_by": m == board.metric,
+                     "title": f"{m}: {measured[m]}"} for m in board.metrics],
         "rows": rows,
         "figures": figures,
         "notes": footnotes(board),

@@ -96,6 +96,7 @@ def build(settings: TrainSettings, num_classes: int, device: torch.device, total
         after_d_update=make_after_d_update(model_cfg),
         class_weight=float(model_cfg.get("class_loss_weight", 1.0)),
         autocast=autocast_for(settings.amp, device),
+        reuse_fakes=settings.reuse_fakes,
     )
     schedulers = [build_scheduler(opt, settings.lr_schedule, total_steps, epoch_steps) for opt in (d_opt, g_opt)]
     if optim_cfg.get("momentum_final") is not None:  # SGD only (validated)

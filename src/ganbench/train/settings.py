@@ -37,6 +37,7 @@ class TrainSettings:
     image_size: int
     log_every: int
     run_name: str
+    reuse_fakes: bool = False
     # The whole resolved config, stored with checkpoints so a run can be rebuilt and re-scored; never read here.
     config: dict[str, Any] = field(repr=False, default_factory=dict)
 
@@ -65,6 +66,7 @@ class TrainSettings:
             image_size=int(cfg.dataset.image_size),
             log_every=int(cfg.tracking.log_every),
             run_name=run_name,
+            reuse_fakes=bool(t.get("reuse_fakes", False)),
             config=_plain(cfg),
         )
 

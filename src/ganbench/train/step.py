@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -51,12 +51,17 @@ class GANStep:
     after_d_update: Callable[[nn.Module], None] = no_op  # e.g. WGAN's weight clipping
     class_weight: float = 1.0  # ACGAN's auxiliary classification loss weight
     autocast: Callable[[], Any] = nullcontext  # bf16 autocast on CUDA when train.amp asks for it
+    # The G update reuses the last D update's fakes: one G forward a step, as the PyTorch DCGAN example.
+    reuse_fakes: bool = False
+    _fakes: tuple[Tensor, Tensor] | None = field(default=None, init=False, repr=False)
 
     def discriminator_step(self, real: Tensor, labels: Tensor) -> dict[str, Tensor]:
         n = real.size(0)
         z, fake_labels = self.sample_noise(n), self.sample_labels(n)
-        with torch.no_grad(), self.autocast():
+        with torch.set_grad_enabled(self.reuse_fakes), self.autocast():
             fake = self.generator(z, fake_labels)
+        self._fakes = (fake, fake_labels) if self.reuse_fakes else None  # with its graph, for the G update
+        fake = fake.detach()  # D's update never reaches G
         real_targets, fake_targets = self.targets(n, real.device)
 
         with self.autocast():
@@ -80,9 +85,9 @@ class GANStep:
         }
 
     def generator_step(self, n: int, device: torch.device) -> dict[str, Tensor]:
-        z, fake_labels = self.sample_noise(n), self.sample_labels(n)
+        fake, fake_labels = self._fakes if self._fakes is not None else self._generate(n)
+        self._fakes = None
         with self.autocast():
-            fake = self.generator(z, fake_labels)
             logits, classes = self.discriminator(self.perturb(fake), fake_labels)
             loss = self.loss.g_loss(logits, self.targets.generator_targets(n, device))
             loss = loss + self.class_weight * class_loss(classes, fake_labels)
@@ -91,6 +96,11 @@ class GANStep:
         loss.backward()
         self.g_optimizer.step()
         return {"g_loss": loss.detach()}
+
+    def _generate(self, n: int) -> tuple[Tensor, Tensor]:
+        z, fake_labels = self.sample_noise(n), self.sample_labels(n)
+        with self.autocast():
+            return self.generator(z, fake_labels), fake_labels
 
     def _read(self, logits: Tensor) -> Tensor:
         """D's mean output as a user reads it: a probability for probability losses, else the raw score."""
