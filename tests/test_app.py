@@ -165,3 +165,19 @@ def test_the_users_sweep_trains_four_runs_whose_targets_are_smoothed_or_flipped(
     # Noisy labels: round(0.05 * 32) = 2 of each batch's 32 targets are flipped to the other side.
     assert targets("dcgan", "noisy", "d_target_real") == {30 / 32} and targets("dcgan", "noisy", "d_target_fake") == {2 / 32}
     assert targets("wgan", "noisy", "d_target_real") == {28 / 32} and targets("wgan", "noisy", "d_target_fake") == {-28 / 32}
+
+
+def test_rerunning_a_finished_run_says_so_and_fresh_trains_again(tmp_path, mlflow_uri, capsys):
+    args = ("data.limit=128", "train.batch_size=64", "train.epochs=1", "eval.enabled=false", "tracking.log_model=false",
+            f"tracking.uri={mlflow_uri}", f"train.checkpoint_dir={tmp_path}/ck")
+    first = run(compose_cfg(*args))
+    capsys.readouterr()
+    again = run(compose_cfg(*args))
+    assert again["run_id"] == first["run_id"] and again["reused"] is True
+    err = capsys.readouterr().err
+    assert f"this configuration already ran: run {first['run_id']} (FINISHED)" in err and "fresh=true" in err
+    fresh = run(compose_cfg(*args, "fresh=true"))
+    assert fresh["run_id"] != first["run_id"] and "reused" not in fresh
+    _, runs = runs_of(mlflow_uri)
+    assert sorted(r.info.status for r in runs) == ["FINISHED", "FINISHED"]
+    assert len({r.data.tags["run_key"] for r in runs}) == 1  # the same job, trained twice on purpose

@@ -174,6 +174,7 @@ def test_the_realistic_case_has_every_metric_and_long_labels(page):
         assert f"<code>{m}</code>" in text, m  # each metric is in the table and in what was measured
     assert set(metric_values(0, 0)) >= {"fid_clf", "kid_clf", "is_clf", "precision_clf", "recall_clf", "gen_accuracy",
                                         "intra_fid_clf", "cas", "modes_covered", "mode_kl"}
+    assert set(metric_values(0, 0)) <= set(EVAL_METRICS)  # all shown by default, as in a real report
     assert "spectral_norm+instance_noise+label_smoothing" in text and "optim.lr=0.0002" in text
     assert len(re.findall(r'src="data:image/png;base64,', text)) >= len(CONFIGS) - 1 + 3
 

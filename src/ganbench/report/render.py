@@ -25,6 +25,7 @@ from ganbench.report.text import (
     footnotes,
     measured_groups,
     measured_lines,
+    measured_text,
     metric_header,
     run_note,
     status_text,
@@ -46,9 +47,9 @@ def code_spans(text: str) -> Markup:
     return Markup(re.sub(r"`([^`]*)`", r"<code>\1</code>", str(escape(text))))
 
 
-def breakable(text: str) -> Markup:
-    """Escape ``text`` and let a long name wrap after ``_``, ``+``, ``=`` and ``,`` (``spectral_norm+ttur``)."""
-    return Markup(re.sub(r"([_+=,])", r"\1<wbr>", str(escape(text))))
+def breakable(text: str, after: str = "+,") -> Markup:
+    """Escape ``text`` and let a long name wrap after any of the characters ``after`` (``spectral_norm+<wbr>ttur``)."""
+    return Markup(re.sub(f"([{re.escape(after)}])", r"\1<wbr>", str(escape(text))))
 
 
 ENVIRONMENT = Environment(
@@ -119,7 +120,6 @@ def html_context(loaded: Loaded) -> dict[str, Any]:
     """What the HTML template shows, as plain values (the template escapes every one)."""
     board = loaded.board
     _, body = table(board)
-    measured = {m: text for names, text in measured_groups(board) for m in names}
     rows = []
     for row, cells in zip(board.display_rows(), body):
         png = loaded.samples.get(row.best_run.run_id) if row.best_run else None
@@ -153,7 +153,7 @@ def html_context(loaded: Loaded) -> dict[str, Any]:
         "warnings": board.warnings,
         "measured": [{"metrics": names, "text": text} for names, text in measured_groups(board)],
         "metrics": [{"name": m, "header": metric_header(board, m), "ranked_by": m == board.metric,
-                     "title": f"{m}: {measured[m]}"} for m in board.metrics],
+                     "title": f"{m}: {measured_text(board, m)}"} for m in board.metrics],
         "rows": rows,
         "figures": figures,
         "notes": footnotes(board),

@@ -88,19 +88,30 @@ def metric_header(board: Leaderboard, metric: str) -> str:
     return f"{metric}{' ' + arrow if arrow else ''}"
 
 
+def measured_text(board: Leaderboard, metric: str) -> str:
+    """What ``metric`` was measured on (sample count, reference split and size, features), without its name."""
+    lines = board.measured.get(metric) or [f"{metric}: {board.headers.get(metric, '?')}"]
+    return "; ".join(line.removeprefix(f"{metric}: ") for line in lines)
+
+
 def measured_groups(board: Leaderboard) -> list[tuple[list[str], str]]:
-    """What the metrics were measured on, once: (metrics, description), metrics measured alike sharing one line."""
+    """What the metrics were measured on, said once: (metrics, description) with metrics measured alike on one line;
+    a part every line has (say the BatchNorm mode) is taken out into a last line of its own, with no metrics."""
     groups: dict[str, list[str]] = {}
     for m in board.metrics:
-        lines = board.measured.get(m) or [f"{m}: {board.headers.get(m, '?')}"]
-        text = "; ".join(line.removeprefix(f"{m}: ") for line in lines)
-        groups.setdefault(text, []).append(m)
-    return [(names, text) for text, names in groups.items()]
+        groups.setdefault(measured_text(board, m), []).append(m)
+    parts = {text: text.split("; ") for text in groups}
+    shared = [p for p in next(iter(parts.values()), []) if len(parts) > 1 and all(p in ps for ps in parts.values())]
+    if not shared or any(set(ps) <= set(shared) for ps in parts.values()):
+        return [(names, text) for text, names in groups.items()]
+    out = [(names, "; ".join(p for p in parts[text] if p not in shared)) for text, names in groups.items()]
+    return [*out, ([], "; ".join(shared))]
 
 
 def measured_lines(board: Leaderboard) -> list[str]:
     """``measured_groups`` as Markdown list items."""
-    return [", ".join(f"`{m}`" for m in names) + f": {text}" for names, text in measured_groups(board)]
+    return [(", ".join(f"`{m}`" for m in names) if names else "every metric") + f": {text}"
+            for names, text in measured_groups(board)]
 
 
 def verdict(board: Leaderboard) -> str:

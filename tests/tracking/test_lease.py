@@ -1,0 +1,46 @@
+"""Run leases: a live run keeps RUNNING, a run whose process is gone or whose lease ran out is marked KILLED."""
+
+import os
+import subprocess
+import sys
+import time
+
+from mlflow.tracking import MlflowClient
+
+from ganbench.tracking import Heartbeat, experiment_id, layout, reap_dead_runs
+from ganbench.tracking.lease import HOST, dead_reason
+
+
+def dead_pid() -> str:
+    return subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+
+
+def test_dead_reason_for_a_gone_process_an_expired_lease_and_a_live_run():
+    now = time.time()
+    assert "is gone" in dead_reason({layout.LEASE_HOST_TAG: HOST, layout.LEASE_PID_TAG: dead_pid(), layout.LEASE_UNTIL_TAG: f"{now + 100:.0f}"}, now)
+    other = {layout.LEASE_HOST_TAG: "elsewhere", layout.LEASE_PID_TAG: "1", layout.LEASE_UNTIL_TAG: f"{now - 5:.0f}"}
+    assert "lease ran out" in dead_reason(other, now)
+    assert dead_reason({**other, layout.LEASE_UNTIL_TAG: f"{now + 60:.0f}"}, now) is None  # another host, lease still valid
+    assert dead_reason({layout.LEASE_HOST_TAG: HOST, layout.LEASE_PID_TAG: str(os.getpid()), layout.LEASE_UNTIL_TAG: f"{now + 60:.0f}"}, now) is None
+    assert dead_reason({}, now) is None  # a run without a lease: nothing is known about it
+
+
+def test_the_reaper_kills_only_runs_whose_process_is_gone_and_a_heartbeat_extends_the_lease(mlflow_uri):
+    client = MlflowClient(mlflow_uri)
+    exp = experiment_id(client, "leases")
+    gone = client.create_run(exp, tags={layout.LEASE_HOST_TAG: HOST, layout.LEASE_PID_TAG: dead_pid(),
+                                        layout.LEASE_UNTIL_TAG: f"{time.time() + 600:.0f}"}).info.run_id
+    alive = client.create_run(exp).info.run_id
+    unknown = client.create_run(exp).info.run_id  # no lease tags
+    with Heartbeat(client, alive, seconds=0.6):
+        time.sleep(0.5)
+        first = float(client.get_run(alive).data.tags[layout.LEASE_UNTIL_TAG])
+        time.sleep(0.5)
+        assert float(client.get_run(alive).data.tags[layout.LEASE_UNTIL_TAG]) >= first  # refreshed
+        assert reap_dead_runs(client, [exp]) == [gone]
+    killed = client.get_run(gone)
+    assert killed.info.status == "KILLED" and "is gone" in killed.data.tags["killed"]
+    assert client.get_run(alive).info.status == "RUNNING" and client.get_run(unknown).info.status == "RUNNING"
+    # The heartbeat stopped: once the lease runs out the run counts as dead, even with its pid alive (pids are reused).
+    assert set(reap_dead_runs(client, [exp], now=time.time() + 5)) == {alive}
+    assert "lease ran out" in client.get_run(alive).data.tags["killed"]
