@@ -6,7 +6,10 @@ on 'Test 20000.cdb' (target >= 99.3%), then times a full evaluation of a conditi
 computed) and warm (what every later run pays). The generator is a freshly initialised cgan_conv: the
 timing does not depend on how well it was trained.
 
-Run: .venv/bin/python benchmarks/eval_speed.py [--fresh] [--num-samples 10000] [--threads 2]
+The warm evaluation's per-phase timings are printed too (``phase_<name>_seconds``), among them what the k-NN
+metrics add (density_coverage, memorization, mifid, and fid_inf with --fid-inf); --bn-mode times a BatchNorm mode.
+
+Run: .venv/bin/python benchmarks/eval_speed.py [--fresh] [--num-samples 10000] [--threads 2] [--fid-inf] [--bn-mode eval]
 (--fresh trains the classifier into a temporary cache instead of reusing $GANBENCH_CACHE's).
 Figures come last as `name: value` lines.
 """
@@ -44,6 +47,8 @@ def main() -> None:
     parser.add_argument("--num-samples", type=int, default=10_000)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the target is for 2 cores)")
     parser.add_argument("--dataset", default="hoda")
+    parser.add_argument("--fid-inf", action="store_true", help="also time eval.fid_inf (FID extrapolated to infinite samples)")
+    parser.add_argument("--bn-mode", default="eval", choices=("eval", "batch", "standing"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="[%(name)s] %(levelname)s %(message)s")
     logging.getLogger("ganbench.evaluate").setLevel(logging.INFO)  # its per-phase timings
@@ -60,6 +65,8 @@ def main() -> None:
         f"eval.num_samples={args.num_samples}",
         f"tracking.uri=sqlite:///{Path(scratch.name) / 'mlflow.db'}",
         "tracking.experiment=eval-benchmark",
+        f"eval.fid_inf={'true' if args.fid_inf else 'false'}",
+        f"eval.bn_mode={args.bn_mode}",
     ]
     with initialize_config_module("ganbench.conf", version_base="1.3"):
         cfg = compose("config", overrides=overrides)
@@ -76,12 +83,19 @@ def main() -> None:
     generator, _ = build_models(OmegaConf.to_container(cfg.model, resolve=True), cfg.noise.dim, cfg.dataset.image_size, train.num_classes)
     client = make_client(cfg.tracking.uri)
     timings, cpu = [], []
+    from ganbench.evaluate.evaluator import get_evaluator
+
     for attempt in ("cold", "warm"):
         with mlflow_run(client, cfg.tracking.experiment, f"eval-speed-{attempt}", {"benchmark": "eval_speed"}) as logger:
             started, cpu_started = time.perf_counter(), cpu_seconds()
             metrics = evaluate_generator(EvalSettings.from_config(cfg), generator, True, train.num_classes, device, logger, step=0)
             timings.append(time.perf_counter() - started)
             cpu.append(cpu_seconds() - cpu_started)
+    # The warm run's phases: score() keeps them on its Scores, logged in the run's metrics.json; re-measure them here.
+    evaluator = get_evaluator(EvalSettings.from_config(cfg), device)
+    started = time.perf_counter()
+    phases = evaluator.score_generator(generator, True, cfg.noise.dim, cfg.noise.name).timings
+    phases_total = time.perf_counter() - started
     reference = client.search_runs([client.get_experiment_by_name(cfg.tracking.experiment).experiment_id], "tags.reference = 'real'")[0]
 
     print()
@@ -95,6 +109,12 @@ def main() -> None:
     print(f"eval_10k_cold_seconds: {timings[0]:.1f}")
     print(f"eval_10k_cpu_seconds: {cpu[1]:.1f}")
     print(f"eval_10k_seconds: {timings[1]:.1f}")
+    print(f"bn_mode: {args.bn_mode}")
+    for name, seconds in phases.items():
+        print(f"phase_{name}_seconds: {seconds:.2f}")
+    knn = sum(phases.get(k, 0.0) for k in ("density_coverage", "memorization", "mifid", "fid_inf"))
+    print(f"new_knn_metrics_seconds: {knn:.2f}  (density/coverage, memorisation, MiFID{', FID at infinity' if args.fid_inf else ''})")
+    print(f"score_generator_seconds: {phases_total:.1f}")
     scratch.cleanup()
 
 

@@ -18,7 +18,7 @@ from ganbench.device import resolve_device, set_determinism, set_threads
 from ganbench.errors import EXIT_USAGE, UserError, print_error
 from ganbench.models import is_conditional
 from ganbench.evaluate import EvalSettings, evaluate_generator
-from ganbench.stabilize import stabilize_tag
+from ganbench.stabilize import TrickSet, stabilize_tag
 from ganbench.sweep.parent import in_multirun, sweep_parent_run_id
 from ganbench.tracking import check_reachable, experiment_id, grid_tags, layout, make_client, mlflow_run, reap_dead_runs, to_container
 from ganbench.train.interrupt import Interrupted, StopRequest
@@ -94,7 +94,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, Any]:
                 # Killed before its first checkpoint: the job starts over, and stays one run in its sweep.
                 client.delete_run(stale.info.run_id)
 
-    tags = grid_tags(cfg, stabilize_tag(settings.stabilize)) | {layout.RUN_KEY_TAG: key}
+    tags = grid_tags(cfg, stabilize_tag(settings.stabilize)) | TrickSet(settings.stabilize).tags() | {layout.RUN_KEY_TAG: key}
     with StopRequest() as stop, mlflow_run(
         client,
         cfg.tracking.experiment,

@@ -60,3 +60,19 @@ def test_rescoring_settings_take_the_runs_dataset_and_noise_explicitly(compose_c
     assert (run.dataset["name"], run.dataset["image_size"], run.noise_name, run.noise_dim, run.experiment) == ("mnist", 32, "uniform", 64, "other")
     assert run.scoring() == command.scoring()  # the command's eval settings, untouched
     assert command.dataset["name"] == "hoda"  # the command's own settings are not edited
+
+
+def test_the_new_metric_settings_are_read_and_each_problem_is_one_line(compose_cfg):
+    settings = EvalSettings.from_config(compose_cfg())
+    assert settings.bn_mode == "eval" and settings.standing_steps == 10 and settings.memorization_train_limit == 5000
+    m = settings.metrics
+    assert (m.density_neighborhood, m.memorization_quantile, m.mifid_cosine_eps, m.fid_inf) == (5, 0.1, 0.1, False)
+    bad = ("eval.bn_mode=train", "eval.memorization_quantile=1", "eval.density_neighborhood=0", "eval.mifid_cosine_eps=0",
+           "eval.fid_inf=true", "eval.fid_inf_min_samples=20000", "eval.memorization_train_limit=1", "eval.standing_steps=0")
+    with pytest.raises(ConfigError) as info:
+        EvalSettings.from_config(compose_cfg(*bad))
+    lines = str(info.value).splitlines()
+    assert len(lines) == 7, lines  # fid_inf=true itself is fine: its min_samples line is the problem
+    for key in ("bn_mode", "memorization_quantile", "density_neighborhood", "mifid_cosine_eps", "fid_inf_min_samples", "memorization_train_limit", "standing_steps"):
+        assert sum(f"eval.{key}=" in line for line in lines) == 1, key
+    assert EvalSettings.from_config(compose_cfg("eval.bn_mode=standing", "eval.fid_inf=true")).metrics.fid_inf is True

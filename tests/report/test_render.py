@@ -26,7 +26,11 @@ def test_report_files_rank_configurations_with_intervals_and_the_reference_on_to
 
     md = files["md"]
     assert md.index("| ref | real data (hoda)") < md.index("| 1 | dcgan · bce · none · hoda · normal")
-    assert "fid_clf ↓ (1,000 samples vs train (22,352))" in md  # each metric column: sample count and reference
+    # what was measured is said once, above the table; the headers are the metric and its direction
+    header = next(line for line in md.splitlines() if line.startswith("| rank |"))
+    assert header == "| rank | configuration | n | runs | fid_clf ↓ | gen_accuracy ↑ | differs from best |"
+    assert md.index("- `fid_clf`: 1,000 generated samples vs 22,352 real images of the train split") < md.index(header)
+    assert md.count("22,352") == 1 and "- every metric: " in md and "features: ganbench-classifier" in md
     assert "Welch's two-sided t-test" in md and "still RUNNING" in md and "| unranked | wgan · bce · smooth" in md
     assert "non-finite loss at step 3" in md  # the diverged run's reason, in the list of runs
     assert "measured.* tags): eval.num_samples=1000" in md
@@ -39,6 +43,38 @@ def test_html_is_self_contained_with_sample_grids_and_plots_inline(hand_store, r
     assert len(images) >= 3 + 3  # a sample grid per finished configuration, ranked metric, losses, quality over training
     assert not re.search(r'(src|href)="(https?:|file:|/)', page)
     assert 'class="verdict">Winner: dcgan · bce · none' in page and 'id="quality"' in page
+
+
+def test_html_says_what_was_measured_once_and_enlarges_sample_grids(hand_store, report_files, tmp_path):
+    uri, parent, _ = hand_store
+    page = report_files(uri, parent, tmp_path / "r", "log=false")["html"]
+    headers = re.findall(r'<th class="metric[^"]*" title="([^"]*)">(.*?)</th>', page)
+    assert [h for _, h in headers] == ["fid_<wbr>clf&nbsp;↓", "gen_<wbr>accuracy&nbsp;↑"]
+    assert headers[0][0].startswith("fid_clf: 1,000 generated samples vs 22,352 real images")  # the tooltip
+    measured = page[page.index('<div class="measured">'):page.index('<div class="table-scroll">')]
+    assert "<code>fid_clf</code>: 1,000 generated samples vs 22,352 real images of the train split" in measured
+    assert page.count("22,352") == 2  # above the table and in fid_clf's tooltip, in no other header
+    # the configuration column is frozen while the metrics scroll inside the table's box
+    assert '<td class="config">dcgan · bce · none · hoda · normal</td>' in page and ".config{position:sticky" in page
+    # each sample grid is a button that opens it in the one <dialog>; the image is inlined once
+    assert page.count('<button type="button" class="zoom"') == 3 and page.count('<dialog id="enlarged"') == 1
+    assert len(re.findall(r'<img class="grid" alt="samples of [^"]+" src="data:image/png;base64,', page)) == 3
+
+
+def test_measured_groups_say_each_fact_once(hand_records):
+    from ganbench.report.text import measured_groups, measured_lines
+
+    board = build(hand_records, "fid_clf")
+    board.measured = {
+        "fid_clf": ["fid_clf: 1,000 samples vs 5,000 train; features: clf"],
+        "gen_accuracy": ["gen_accuracy: share of 1,000 samples; features: clf"],
+    }
+    assert measured_groups(board) == [([], [], "features: clf"), (["fid_clf"], [], "1,000 samples vs 5,000 train"),
+                                      (["gen_accuracy"], [], "share of 1,000 samples")]
+    board.metrics = ["fid_clf", "kid_clf", "is_clf", "fid_inception"]
+    board.measured = {m: [f"{m}: 1,000 samples; features: {'inception' if 'inception' in m else 'clf'}"] for m in board.metrics}
+    assert measured_lines(board) == ["every metric: 1,000 samples", "every metric but `fid_inception`: features: clf",
+                                     "`fid_inception`: features: inception"]
 
 
 def test_reports_are_identical_for_the_same_runs_and_logged_to_the_parent(hand_store, report_files, tmp_path):

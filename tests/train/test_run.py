@@ -46,23 +46,27 @@ def only_run(tmp: Path, store: str):
     return client, runs[0]
 
 
-def final_weights(client: MlflowClient, run_id: str, tmp: Path) -> dict:
+def final_weights(client: MlflowClient, run_id: str, tmp: Path, key: str = "generator") -> dict:
     path = client.download_artifacts(run_id, "checkpoints/final.pt", str(tmp))
-    return load_checkpoint(path)["generator"]
+    return load_checkpoint(path)[key]
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
+TECHNIQUES = {"plain": (), "ema+diffaug": ("stabilize=[ema,diffaug]", "stabilize.ema.decay=0.9")}
+
+
+@pytest.fixture(scope="module", params=list(TECHNIQUES))
+def uninterrupted(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("uninterrupted")
-    proc = start(tmp, "plain")
+    proc = start(tmp, "plain", *TECHNIQUES[request.param])
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-2000:]
     client, r = only_run(tmp, "plain")
-    return tmp, client, r
+    return tmp, client, r, TECHNIQUES[request.param]
 
 
 def test_sigkill_then_rerun_continues_the_same_run_and_matches_an_uninterrupted_one(tmp_path, uninterrupted):
-    proc = start(tmp_path, "killed")
+    techniques = uninterrupted[3]
+    proc = start(tmp_path, "killed", *techniques)
     wait_for_checkpoint(proc, tmp_path / "ckpt-killed")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -70,7 +74,7 @@ def test_sigkill_then_rerun_continues_the_same_run_and_matches_an_uninterrupted_
     assert r.info.status == "RUNNING"  # a SIGKILLed process cannot close its run
     killed_id = r.info.run_id
 
-    proc = start(tmp_path, "killed")
+    proc = start(tmp_path, "killed", *techniques)
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-2000:]
     client, r = only_run(tmp_path, "killed")
@@ -79,12 +83,15 @@ def test_sigkill_then_rerun_continues_the_same_run_and_matches_an_uninterrupted_
     steps = sorted(m.step for m in client.get_metric_history(r.info.run_id, "d_loss"))
     assert steps == list(range(1, 33))  # 2 epochs x 16 steps, each exactly once
 
-    tmp_u, client_u, r_u = uninterrupted
+    tmp_u, client_u, r_u, _ = uninterrupted
     resumed = {m.step: m.value for m in client.get_metric_history(r.info.run_id, "g_loss")}
     plain = {m.step: m.value for m in client_u.get_metric_history(r_u.info.run_id, "g_loss")}
     assert resumed == plain
-    a, b = final_weights(client, r.info.run_id, tmp_path), final_weights(client_u, r_u.info.run_id, tmp_u)
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    for key in ("generator", "generator_raw"):  # with EMA on, the averaged and the raw weights both match
+        a, b = final_weights(client, r.info.run_id, tmp_path, key), final_weights(client_u, r_u.info.run_id, tmp_u, key)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    sampler, raw = final_weights(client, r.info.run_id, tmp_path), final_weights(client, r.info.run_id, tmp_path, "generator_raw")
+    assert any(not torch.equal(sampler[k], raw[k]) for k in raw) == bool(techniques)  # the EMA is its own generator
     assert not list((tmp_path / "ckpt-killed").glob("*/step_*.pt"))  # a finished run leaves no resume checkpoints
 
 
@@ -126,11 +133,12 @@ def test_same_seed_gives_identical_logged_losses(uninterrupted, tmp_path):
 
     from ganbench.app import run
 
+    _, client_u, r_u, techniques = uninterrupted
     with initialize_config_module("ganbench.conf", version_base="1.3"):
-        cfg = compose("config", overrides=[*SMALL, f"tracking.uri=sqlite:///{tmp_path}/again.db", f"train.checkpoint_dir={tmp_path}/ck"])
+        cfg = compose("config", overrides=[*SMALL, *techniques, f"tracking.uri=sqlite:///{tmp_path}/again.db",
+                                           f"train.checkpoint_dir={tmp_path}/ck"])
     run(cfg)
     client, r = only_run(tmp_path, "again")
-    _, client_u, r_u = uninterrupted
     for key in ("d_loss", "g_loss", "d_real", "d_fake"):
         a = [(m.step, m.value) for m in sorted(client.get_metric_history(r.info.run_id, key), key=lambda m: m.step)]
         b = [(m.step, m.value) for m in sorted(client_u.get_metric_history(r_u.info.run_id, key), key=lambda m: m.step)]

@@ -26,7 +26,6 @@ from ganbench.report.text import (
     measured_groups,
     measured_lines,
     measured_text,
-    metric_header,
     run_note,
     status_text,
     table,
@@ -71,7 +70,8 @@ def to_markdown(board: Leaderboard) -> str:
     out = ["# ganbench leaderboard", "", *context_lines(board), "", f"**{verdict(board)}**", ""]
     if board.warnings:
         out += ["## Warnings", "", *[f"- {w}" for w in board.warnings], ""]
-    out += ["## Leaderboard", "", "What was measured (the same for every row):", "", *[f"- {esc(m)}" for m in measured_lines(board)], ""]
+    out += ["## Leaderboard", "", "What was measured, once for all rows (a value in braces: the runs differ, see Warnings):", ""]
+    out += [*[f"- {esc(m)}" for m in measured_lines(board)], ""]
     out += ["| " + " | ".join(map(esc, header)) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(map(esc, r)) + " |" for r in body]
     out += ["", "## Notes", "", *[f"- {n}" for n in footnotes(board)], ""]
@@ -151,8 +151,8 @@ def html_context(loaded: Loaded) -> dict[str, Any]:
         "context": context_lines(board),
         "verdict": verdict(board),
         "warnings": board.warnings,
-        "measured": [{"metrics": names, "text": text} for names, text in measured_groups(board)],
-        "metrics": [{"name": m, "header": metric_header(board, m), "ranked_by": m == board.metric,
+        "measured": [{"metrics": names, "but": but, "text": text} for names, but, text in measured_groups(board)],
+        "metrics": [{"name": m, "arrow": board.arrow(m), "ranked_by": m == board.metric,
                      "title": f"{m}: {measured_text(board, m)}"} for m in board.metrics],
         "rows": rows,
         "figures": figures,

@@ -94,24 +94,31 @@ def measured_text(board: Leaderboard, metric: str) -> str:
     return "; ".join(line.removeprefix(f"{metric}: ") for line in lines)
 
 
-def measured_groups(board: Leaderboard) -> list[tuple[list[str], str]]:
-    """What the metrics were measured on, said once: (metrics, description) with metrics measured alike on one line;
-    a part every line has (say the BatchNorm mode) is taken out into a last line of its own, with no metrics."""
-    groups: dict[str, list[str]] = {}
+def measured_groups(board: Leaderboard) -> list[tuple[list[str], list[str], str]]:
+    """What the metrics were measured on, each fact once: ``(metrics, but, text)``, ``text`` one or more parts
+    ("1,000 generated samples vs ...", "features: ...") that exactly ``metrics`` share; ``metrics`` empty means every
+    metric (but those in ``but``, when naming the few without it is shorter). Facts every metric shares come first."""
+    by_part: dict[str, list[str]] = {}
     for m in board.metrics:
-        groups.setdefault(measured_text(board, m), []).append(m)
-    parts = {text: text.split("; ") for text in groups}
-    shared = [p for p in next(iter(parts.values()), []) if len(parts) > 1 and all(p in ps for ps in parts.values())]
-    if not shared or any(set(ps) <= set(shared) for ps in parts.values()):
-        return [(names, text) for text, names in groups.items()]
-    out = [(names, "; ".join(p for p in parts[text] if p not in shared)) for text, names in groups.items()]
-    return [*out, ([], "; ".join(shared))]
+        for part in dict.fromkeys(measured_text(board, m).split("; ")):
+            by_part.setdefault(part, []).append(m)
+    lines: dict[tuple[str, ...], list[str]] = {}
+    for part, names in by_part.items():
+        lines.setdefault(tuple(names), []).append(part)
+    out = []
+    for names, parts in lines.items():
+        rest = [m for m in board.metrics if m not in names]
+        shown = ([], rest) if len(board.metrics) > 1 and len(rest) < len(names) / 2 else (list(names), [])
+        out.append((*shown, "; ".join(parts)))
+    return sorted(out, key=lambda line: (bool(line[0]), len(line[1])))  # stable: else in the metrics' order
 
 
 def measured_lines(board: Leaderboard) -> list[str]:
     """``measured_groups`` as Markdown list items."""
-    return [(", ".join(f"`{m}`" for m in names) if names else "every metric") + f": {text}"
-            for names, text in measured_groups(board)]
+    def who(names: list[str], but: list[str]) -> str:
+        code = lambda ms: ", ".join(f"`{m}`" for m in ms)  # noqa: E731
+        return code(names) if names else "every metric" + (f" but {code(but)}" if but else "")
+    return [f"{who(names, but)}: {text}" for names, but, text in measured_groups(board)]
 
 
 def verdict(board: Leaderboard) -> str:

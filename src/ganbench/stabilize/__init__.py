@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ganbench.losses import GANLoss
-from ganbench.stabilize.base import REGISTRY, InputTransform, TargetMaker, Trick
+from ganbench.stabilize.base import REGISTRY, GeneratorAverage, InputTransform, Regularizer, TargetMaker, Trick
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
@@ -76,6 +76,22 @@ class TrickSet:
         """D's target maker with the label tricks."""
         return TargetMaker(loss, self._ordered(), generator)
 
+    def regularizers(self) -> list[Regularizer]:
+        """Terms the tricks add to D's loss."""
+        return [r for trick in self._ordered() if (r := trick.regularizer()) is not None]
+
+    def generator_average(self, generator: nn.Module) -> GeneratorAverage | None:
+        """The averaged generator a trick keeps (EMA), or None; at most one trick keeps one."""
+        averages = [a for trick in self._ordered() if (a := trick.generator_average(generator)) is not None]
+        return averages[0] if averages else None
+
+    def tags(self) -> dict[str, str]:
+        """Tags a run carries because of its tricks (e.g. ``generator=ema``)."""
+        tags: dict[str, str] = {}
+        for trick in self.tricks:
+            tags.update(trick.tags())
+        return tags
+
     def input_transforms(self, total_steps: int) -> list[InputTransform]:
         """Changes to every image D sees (each has a ``step`` the loop keeps current)."""
         return [t for trick in self._ordered() if (t := trick.input_transform(total_steps)) is not None]
@@ -86,4 +102,5 @@ def stabilize_tag(stabilize: Mapping[str, Any] | None) -> str:
     return TrickSet(stabilize).tag()
 
 
-__all__ = ["InputTransform", "NONE", "REGISTRY", "TargetMaker", "Trick", "TrickSet", "stabilize_tag", "trick_names"]
+__all__ = ["GeneratorAverage", "InputTransform", "NONE", "REGISTRY", "Regularizer", "TargetMaker", "Trick", "TrickSet",
+           "stabilize_tag", "trick_names"]

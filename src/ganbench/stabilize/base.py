@@ -6,7 +6,9 @@ selected trick through them (``TrickSet``), so no other module reads a trick by 
 * ``targets(real, fake, generator)``: D's real and fake targets for a batch (label tricks);
 * ``discriminator(d)``: D's layers (spectral norm, dropout);
 * ``learning_rates(d_lr, g_lr)``: the optimisers' rates (TTUR);
-* ``input_transform(total_steps)``: a function applied to every image D sees (instance noise).
+* ``input_transform(total_steps)``: a function applied to every image D sees (instance noise, DiffAugment);
+* ``regularizer()``: a term added to D's loss (R1, LeCam, consistency regularisation);
+* ``generator_average(generator)``: a running average of G's weights, used for sampling (EMA).
 """
 
 from __future__ import annotations
@@ -59,6 +61,16 @@ class Trick:
     def input_transform(self, total_steps: int) -> "InputTransform | None":
         return None
 
+    def tags(self) -> dict[str, str]:
+        """Tags the run carries because of this trick."""
+        return {}
+
+    def regularizer(self) -> "Regularizer | None":
+        return None
+
+    def generator_average(self, generator: nn.Module) -> "GeneratorAverage | None":
+        return None
+
 
 class InputTransform:
     """A change to every image D sees that may depend on the generator step (``step`` is set by the loop)."""
@@ -66,6 +78,29 @@ class InputTransform:
     step: int = 0
 
     def __call__(self, x: Tensor) -> Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class Regularizer:
+    """A term of D's loss, given D, the batch and D's outputs on it (logits of the perturbed real and fake images)."""
+
+    def __call__(self, discriminator: nn.Module, real: Tensor, fake: Tensor, labels: Tensor, fake_labels: Tensor,
+                 real_logits: Tensor, fake_logits: Tensor) -> Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class GeneratorAverage:
+    """An averaged copy of G (``module``), updated after every G update; what samples and evaluations use."""
+
+    module: nn.Module
+
+    def update(self, generator: nn.Module) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
 

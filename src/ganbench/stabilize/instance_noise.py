@@ -28,6 +28,7 @@ class InstanceNoise(InputTransform):
 
 class InstanceNoiseTrick(Trick):
     name = "instance_noise"
+    stage = 50  # after DiffAugment: the noise lands on the image D finally sees
 
     def problems(self) -> list[str]:
         s, p = self.settings, []

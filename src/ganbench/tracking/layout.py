@@ -68,7 +68,8 @@ REFERENCE_ARTIFACT_DIR = "eval/reference"
 # --- checkpoint payloads (train/checkpoint.py writes them; re-scoring and sampling read them)
 CKPT_KIND = "kind"  # "resume" (to continue training) or "final" (the trained generator)
 CKPT_CONFIG = "config"
-CKPT_GENERATOR = "generator"
+CKPT_GENERATOR = "generator"  # the generator that samples: the EMA of G when stabilize=ema, else G
+CKPT_GENERATOR_RAW = "generator_raw"  # G's own trained weights
 CKPT_DISCRIMINATOR = "discriminator"
 CKPT_STEP = "step"
 CKPT_EPOCH = "epoch"

@@ -12,15 +12,15 @@ from functools import partial
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ganbench.losses import get_loss
 from ganbench.models import build_models, is_conditional
 from ganbench.noise import sample_noise
-from ganbench.stabilize import InputTransform, TrickSet
+from ganbench.stabilize import GeneratorAverage, InputTransform, TrickSet
 from ganbench.train.optim import MomentumRamp, build_optimizer, build_scheduler
 from ganbench.train.settings import TrainSettings
-from ganbench.train.step import GANStep, make_after_d_update, make_penalty
+from ganbench.train.step import GANStep, make_after_d_update, make_penalty, no_op
 
 
 @dataclass
@@ -31,6 +31,12 @@ class Built:
     schedulers: list[Any]
     input_transforms: list[InputTransform]
     conditional: bool
+    average: GeneratorAverage | None = None  # the EMA of G, when a trick keeps one
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator that draws samples: the EMA when there is one, else G itself."""
+        return self.average.module if self.average is not None else self.step.generator
 
 
 def autocast_for(amp: Any, device: torch.device) -> Any:
@@ -81,6 +87,7 @@ def build(settings: TrainSettings, num_classes: int, device: torch.device, total
             discriminator.compile()
     loss = get_loss(settings.loss)
     transforms = tricks.input_transforms(total_steps)
+    average = tricks.generator_average(generator)
     prior, dim = settings.noise_prior, settings.z_dim
     step = GANStep(
         generator=generator,
@@ -94,6 +101,8 @@ def build(settings: TrainSettings, num_classes: int, device: torch.device, total
         perturb=compose(transforms),
         penalty=make_penalty(model_cfg),
         after_d_update=make_after_d_update(model_cfg),
+        after_g_update=average.update if average is not None else no_op,
+        regularizers=tricks.regularizers(),
         class_weight=float(model_cfg.get("class_loss_weight", 1.0)),
         autocast=autocast_for(settings.amp, device),
         reuse_fakes=settings.reuse_fakes,
@@ -102,4 +111,4 @@ def build(settings: TrainSettings, num_classes: int, device: torch.device, total
     if optim_cfg.get("momentum_final") is not None:  # SGD only (validated)
         ramp_steps = int(optim_cfg["momentum_ramp_epochs"]) * epoch_steps
         schedulers += [MomentumRamp(opt, optim_cfg["momentum_final"], ramp_steps) for opt in (d_opt, g_opt)]
-    return Built(step, schedulers, transforms, is_conditional(generator))
+    return Built(step, schedulers, transforms, is_conditional(generator), average)

@@ -107,6 +107,7 @@ def resume_payload(run_id: str, config: dict[str, Any], state: LoopState, built:
         "rng_cpu": torch.get_rng_state(),
         "rng_cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
         "generator": step.generator.state_dict(),
+        "generator_average": built.average.state_dict() if built.average is not None else {},
         "discriminator": step.discriminator.state_dict(),
         "g_optimizer": step.g_optimizer.state_dict(),
         "d_optimizer": step.d_optimizer.state_dict(),
@@ -124,6 +125,8 @@ def restore(ckpt: dict[str, Any], built: Built, device: torch.device) -> tuple[L
     step_fn.generator.load_state_dict(ckpt["generator"])
     step_fn.discriminator.load_state_dict(ckpt["discriminator"])
     step_fn.g_optimizer.load_state_dict(ckpt["g_optimizer"])
+    if built.average is not None:
+        built.average.load_state_dict(ckpt["generator_average"])
     step_fn.d_optimizer.load_state_dict(ckpt["d_optimizer"])
     for scheduler, saved in zip(built.schedulers, ckpt["schedulers"]):
         if scheduler is not None:

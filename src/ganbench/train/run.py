@@ -122,12 +122,12 @@ def train_run(
     def on_epoch_end(state: LoopState, images_per_s: float) -> None:
         logger.log_metrics({"epoch": state.epoch, "images_per_sec": images_per_s}, step=state.step)
         if state.epoch % s.sample_every == 0 or state.epoch == s.epochs:
-            grid = sample_grid(generate(gen, fixed_z, fixed_labels), nrow=SAMPLES_PER_CLASS)
+            grid = sample_grid(generate(built.sampler, fixed_z, fixed_labels), nrow=SAMPLES_PER_CLASS)
             frames.append(grid)
             logger.log_image_file(grid, layout.sample_grid_artifact(state.epoch))
         last = state.epoch >= s.epochs or (s.max_steps is not None and state.step >= s.max_steps)
         if on_epoch_eval is not None and not last:  # the final evaluation runs after training
-            on_epoch_eval(gen, state.epoch, state.step)
+            on_epoch_eval(built.sampler, state.epoch, state.step)
             gen.train()
         save_resume_checkpoint(state)
 
@@ -158,11 +158,13 @@ def train_run(
     final = {
         layout.CKPT_KIND: "final",
         layout.CKPT_CONFIG: s.config,
-        layout.CKPT_GENERATOR: gen.state_dict(),
+        # The generator that samples (the EMA when on): what re-scoring and sampling load; the raw one beside it.
+        layout.CKPT_GENERATOR: built.sampler.state_dict(),
+        layout.CKPT_GENERATOR_RAW: gen.state_dict(),
         layout.CKPT_DISCRIMINATOR: disc.state_dict(),
         layout.CKPT_STEP: state.step,
         layout.CKPT_EPOCH: state.epoch,
         layout.CKPT_NUM_CLASSES: data.num_classes,
     }
     record_final(logger, state.history, state.steps, frames, s.run_name, final)
-    return {"steps": state.step, "epochs": state.epoch, "seconds": seconds, "generator": gen, "conditional": built.conditional}
+    return {"steps": state.step, "epochs": state.epoch, "seconds": seconds, "generator": built.sampler, "conditional": built.conditional}

@@ -6,7 +6,7 @@ when the step is built (``ganbench.train.build``), never branched on by name ins
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ganbench.losses import GANLoss, class_loss, gradient_penalty
-from ganbench.stabilize import TargetMaker
+from ganbench.stabilize import Regularizer, TargetMaker
 
 
 def no_penalty(critic: nn.Module, real: Tensor, fake: Tensor, labels: Tensor) -> float:
@@ -49,6 +49,8 @@ class GANStep:
     perturb: Callable[[Tensor], Tensor] = lambda x: x  # instance noise on D's inputs
     penalty: Callable[..., Tensor | float] = no_penalty  # e.g. WGAN-GP's gradient penalty
     after_d_update: Callable[[nn.Module], None] = no_op  # e.g. WGAN's weight clipping
+    after_g_update: Callable[[nn.Module], None] = no_op  # e.g. the EMA of G's weights
+    regularizers: Sequence[Regularizer] = ()  # the tricks' terms of D's loss: R1, LeCam, consistency
     class_weight: float = 1.0  # ACGAN's auxiliary classification loss weight
     autocast: Callable[[], Any] = nullcontext  # bf16 autocast on CUDA when train.amp asks for it
     # The G update reuses the last D update's fakes: one G forward a step, as the PyTorch DCGAN example.
@@ -70,6 +72,8 @@ class GANStep:
             loss = self.loss.d_loss(real_logits, fake_logits, real_targets, fake_targets)
             loss = loss + self.class_weight * (class_loss(real_classes, labels) + class_loss(fake_classes, fake_labels))
             loss = loss + self.penalty(self.discriminator, real, fake, labels)
+            for regularizer in self.regularizers:
+                loss = loss + regularizer(self.discriminator, real, fake, labels, fake_labels, real_logits, fake_logits)
 
         self.d_optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -95,6 +99,7 @@ class GANStep:
         self.g_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.g_optimizer.step()
+        self.after_g_update(self.generator)
         return {"g_loss": loss.detach()}
 
     def _generate(self, n: int) -> tuple[Tensor, Tensor]:
