@@ -18,6 +18,7 @@ from ganbench.data import DATASETS
 from ganbench.errors import ConfigError, first_line
 from ganbench.losses import LOSSES
 from ganbench.models import build_models
+from ganbench.models.conditioning import CONDITIONINGS
 from ganbench.noise import PRIORS
 from ganbench.stabilize import TrickSet
 
@@ -102,7 +103,13 @@ def config_problems(cfg: DictConfig) -> list[str]:
     if cfg.data.limit is not None:
         int_at_least(p, "data.limit", cfg.data.limit, 1, " or null")
 
-    p += TrickSet(OmegaConf.to_container(cfg.stabilize, resolve=True)).problems()  # type: ignore[arg-type]
+    tricks = TrickSet(OmegaConf.to_container(cfg.stabilize, resolve=True))  # type: ignore[arg-type]
+    p += tricks.problems()
+    conditioning = cfg.model.get("conditioning")
+    if conditioning is not None and conditioning not in CONDITIONINGS:
+        p.append(f"model.conditioning={conditioning!r} is invalid: choose {', '.join(CONDITIONINGS)}")
+    if "spectral_norm" in tricks.names and cfg.model.discriminator.get("spectral_norm"):
+        p.append(f"stabilize=spectral_norm is already built into model={cfg.model.name}'s discriminator; drop the trick")
     if not p:
         p += model_problems(cfg)
 
