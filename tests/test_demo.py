@@ -1,0 +1,47 @@
+"""``python -m ganbench.demo`` end to end at a test-sized budget, then its store opened as a user would."""
+
+import csv
+import subprocess
+import sys
+
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+import mlflow.pytorch
+from ganbench.sample import main as sample_main
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_demo_records_mlflow_objects_a_leaderboard_and_digits_on_demand(tmp_path, quick_classifier, quick_eval_overrides, run_cli):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    tiny = ["train.max_steps=20", "data.limit=1024", "eval.num_samples=200", "eval.cas.enabled=false",
+            *[o for o in quick_eval_overrides if not o.startswith(("eval.num_samples", "eval.batch_size"))],
+            "eval.batch_size=100", "tracking.system_metrics=0"]
+    proc = subprocess.run([sys.executable, "-m", "ganbench.demo", f"tracking.uri={uri}", f"out={tmp_path}/report", *tiny],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "leaderboard:" in proc.stdout and "mlflow ui --backend-store-uri" in proc.stdout
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("demo")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI opens on the runs
+    training = [r for r in client.search_runs([exp.experiment_id]) if "role" not in r.data.tags]
+    assert sorted((r.data.tags["model"], r.data.tags["seed"]) for r in training) == [
+        ("acgan", "0"), ("acgan", "1"), ("cgan_conv", "0"), ("cgan_conv", "1")]
+    for run in training:
+        (dataset,) = [d.dataset for d in run.inputs.dataset_inputs]
+        assert dataset.name == "hoda-train" and dataset.digest
+        assert "gen_accuracy" in run.data.metrics
+    model = mlflow.pytorch.load_model(training[0].data.tags["generator_model_uri"]).eval()
+    with torch.no_grad():
+        digits = model(torch.randn(3, 100), torch.tensor([7, 7, 7]))
+    assert digits.shape == (3, 1, 28, 28)
+    rows = list(csv.DictReader((tmp_path / "report" / "leaderboard.csv").open()))
+    assert sorted(r["model"] for r in rows if r["model"]) == ["acgan", "cgan_conv"]
+
+    out = tmp_path / "sevens.png"
+    assert run_cli(sample_main, "run_id=best", "parent=latest", "metric=gen_accuracy", "label=7", "n=10", f"out={out}",
+                   f"tracking.uri={uri}", "tracking.experiment=demo").returncode == 0
+    assert out.stat().st_size > 0
