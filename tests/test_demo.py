@@ -8,6 +8,7 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
+import mlflow
 import mlflow.pytorch
 from ganbench.sample import main as sample_main
 
@@ -34,6 +35,7 @@ def test_the_demo_records_mlflow_objects_a_leaderboard_and_digits_on_demand(tmp_
         (dataset,) = [d.dataset for d in run.inputs.dataset_inputs]
         assert dataset.name == "hoda-train" and dataset.digest
         assert "gen_accuracy" in run.data.metrics
+    mlflow.set_tracking_uri(uri)  # a models:/ URI resolves in the current tracking store, as for any MLflow user
     model = mlflow.pytorch.load_model(training[0].data.tags["generator_model_uri"]).eval()
     with torch.no_grad():
         digits = model(torch.randn(3, 100), torch.tensor([7, 7, 7]))
