@@ -60,7 +60,7 @@ def test_r1_of_a_linear_critic_is_gamma_half_the_squared_weight_norm():
     expected = 0.5 * 10.0 * d.fc.weight.pow(2).sum().item()  # the gradient is w at every image
     assert r1_penalty(d, real, torch.zeros(8, dtype=torch.long), gamma=10.0).item() == pytest.approx(expected, rel=1e-5)
     lazy = R1(gamma=10.0, every=2)
-    values = [float(lazy(d, real, real, None, None, None, None)) for _ in range(4)]
+    values = [float(torch.as_tensor(lazy(d, real, real, None, None, None, None)).detach()) for _ in range(4)]
     assert values == pytest.approx([2 * expected, 0.0, 2 * expected, 0.0], rel=1e-5)  # every 2nd update, scaled by 2
 
 

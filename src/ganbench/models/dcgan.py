@@ -1,6 +1,7 @@
 """Convolutional GANs (Radford et al. 2016) and their conditional, ACGAN and Wasserstein variants.
 
-One generator and one discriminator, configured by the model's YAML:
+One generator and one discriminator, configured by the model's YAML (``model.conditioning=concat|projection|
+cbn|acgan`` on the conditional ones picks how the class reaches the nets, as for ``model=sngan``):
 ``dcgan`` (plain), ``cgan_conv`` (one-hot label concatenated to z and broadcast
 as extra D input channels, the seed S3 design), ``acgan`` (label into G, class
 head on D), ``wgan`` (critic score, weights clipped by the trainer) and
@@ -16,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ganbench.models.base import DOutput, label_channels, one_hot
+from ganbench.models.conditioning import ConditionalBatchNorm2d, Projection, check_conditioning
 
 
 def _norm2d(kind: str, channels: int) -> nn.Module:
@@ -45,15 +47,22 @@ class Generator(nn.Module):
         channels: Sequence[int] = (128, 64),
         kernel_size: int = 4,
         conditional: bool = False,
+        conditioning: str | None = None,
     ):
         super().__init__()
+        # ``conditioning`` (model.conditioning) overrides the older flag: cbn puts the class into BatchNorm,
+        # every other conditional choice concatenates the one-hot label to z.
+        if conditioning is not None:
+            check_conditioning(conditioning)
+            conditional = conditioning != "none"
+        self.cbn = conditioning == "cbn"
         n = upsampling_stages(channels)
         if image_size % 2**n:
             raise ValueError(f"image_size {image_size} is not divisible by 2^{n} (one halving per generator width)")
         self.z_dim, self.num_classes, self.conditional = z_dim, num_classes, conditional
         self.base = image_size // 2**n
         self.channels = list(channels)
-        in_features = z_dim + (num_classes if conditional else 0)
+        in_features = z_dim + (num_classes if conditional and not self.cbn else 0)
         self.project = nn.Sequential(
             nn.Linear(in_features, self.channels[0] * self.base**2, bias=False),
             nn.BatchNorm1d(self.channels[0] * self.base**2),
@@ -68,14 +77,19 @@ class Generator(nn.Module):
             layers.append(
                 nn.ConvTranspose2d(c_in, c_out, kernel_size, 2, padding, output_padding, bias=last)
             )
-            layers += [nn.Tanh()] if last else [nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+            norm = ConditionalBatchNorm2d(c_out, num_classes) if self.cbn else nn.BatchNorm2d(c_out)
+            layers += [nn.Tanh()] if last else [norm, nn.ReLU(inplace=True)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        if self.conditional:
+        if self.conditional and not self.cbn:
             z = torch.cat([z, one_hot(labels, self.num_classes, z.dtype)], dim=1)
         h = self.project(z).view(z.size(0), self.channels[0], self.base, self.base)
-        return self.net(h)
+        if not self.cbn:
+            return self.net(h)
+        for layer in self.net:  # conditional BatchNorm layers take the labels too
+            h = layer(h, labels) if isinstance(layer, ConditionalBatchNorm2d) else layer(h)
+        return h
 
 
 class Discriminator(nn.Module):
@@ -91,8 +105,14 @@ class Discriminator(nn.Module):
         conditional: bool = False,
         class_head: bool = False,
         dropout: float = 0.0,
+        conditioning: str | None = None,
     ):
         super().__init__()
+        # ``conditioning`` (model.conditioning) overrides the older flags: concat adds label channels to the
+        # input, projection and cbn add the projection head, acgan the class head.
+        if conditioning is not None:
+            check_conditioning(conditioning)
+            conditional, class_head = conditioning == "concat", conditioning == "acgan"
         n = len(channels)
         if image_size % 2**n:
             raise ValueError(f"image_size {image_size} is not divisible by 2^{n} (one halving per discriminator width)")
@@ -113,10 +133,14 @@ class Discriminator(nn.Module):
         feat = c_in * (image_size // 2**n) ** 2
         self.score = nn.Linear(feat, 1)
         self.class_head = nn.Linear(feat, num_classes) if class_head else None
+        self.projection = Projection(feat, num_classes) if conditioning in ("projection", "cbn") else None
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> DOutput:
         if self.conditional:
             x = torch.cat([x, label_channels(labels, self.num_classes, x.size(-1), x.dtype)], dim=1)
         h = self.features(x)
         class_logits = self.class_head(h) if self.class_head is not None else None
-        return self.score(h).squeeze(1), class_logits
+        score = self.score(h).squeeze(1)
+        if self.projection is not None:
+            score = score + self.projection(h, labels)
+        return score, class_logits
