@@ -1,6 +1,5 @@
 """Runs that survive interruption and divergence, and are reproducible (real subprocesses, real MLflow stores)."""
 
-import os
 import signal
 import subprocess
 import sys

@@ -5,7 +5,6 @@ import math
 import pytest
 import torch
 from hydra import compose, initialize_config_module
-from omegaconf import OmegaConf
 
 from ganbench.data import load_dataset
 from ganbench.losses import LOSSES

@@ -13,7 +13,7 @@ selected trick through them (``TrickSet``), so no other module reads a trick by 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
@@ -104,7 +104,6 @@ class GeneratorAverage:
         raise NotImplementedError
 
 
-Targets = Callable[[int, torch.device], tuple[Tensor, Tensor]]
 
 
 class TargetMaker:
