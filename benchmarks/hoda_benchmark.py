@@ -26,8 +26,8 @@ from ganbench.tracking import make_client
 HERE = Path(__file__).resolve().parent
 OUT_DIR = HERE / "hoda"
 EXPERIMENT = "hoda_benchmark"
-COLUMNS = ("fid_clf", "gen_accuracy", "precision_clf", "recall_clf", "intra_fid_clf", "train_seconds")
-EFFECT_METRICS = ("fid_clf", "gen_accuracy", "recall_clf", "train_seconds")
+COLUMNS = ("fid_clf", "gen_accuracy", "precision_clf", "recall_clf", "intra_fid_clf")
+EFFECT_METRICS = ("fid_clf", "gen_accuracy", "recall_clf")
 
 # Each question the benchmark answers: (row, the same configuration without the technique, what it changes).
 EFFECTS = (
@@ -46,6 +46,24 @@ EFFECTS = (
 )
 
 
+def step_rates(presets: list[str], steps: int = 40) -> dict[str, float]:
+    """Generator steps per second of each row's training step alone, measured one after another on an idle machine.
+
+    The sweep's own train_seconds depend on whatever else ran beside it; these rates are the techniques' costs.
+    """
+    sys.path.insert(0, str(HERE))
+    from train_speed import compose_cfg, step_rate  # benchmarks/train_speed.py
+
+    torch.manual_seed(0)
+    images, labels = torch.rand(4096, 1, 28, 28) * 2 - 1, torch.randint(0, 10, (4096,))
+    rates = {}
+    for preset in presets:
+        cfg = compose_cfg("sweep=hoda_benchmark", f"experiment={preset}")
+        rates[preset] = step_rate(cfg, images, labels, cfg.train.batch_size, steps)
+        print(f"{preset}: {rates[preset]:.2f} steps/s", flush=True)
+    return rates
+
+
 def run_sweep(overrides: list[str]) -> None:
     """The sweep itself, as a user would start it; a re-run continues it."""
     cmd = [sys.executable, "-m", "ganbench", "-m", "sweep=hoda_benchmark", *overrides]
@@ -62,8 +80,8 @@ def stat_cell(row: Row, metric: str) -> str:
     return cell(stat) if stat.n else "–"
 
 
-def main_table(board: Leaderboard) -> list[str]:
-    head = ["rank", "configuration", "seeds", *COLUMNS, "differs from best (Holm-adjusted Welch p)"]
+def main_table(board: Leaderboard, rates: dict[str, float]) -> list[str]:
+    head = ["rank", "configuration", "seeds", *COLUMNS, "s per 1,200 steps (measured apart)", "differs from best (Holm-adjusted Welch p)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in board.display_rows():
         name = "real Hoda test digits" if row.reference else f"`{preset_of(row)}`"
@@ -75,13 +93,17 @@ def main_table(board: Leaderboard) -> list[str]:
         else:
             differs = ("**yes**" if row.differs else "no") + f" (p={fmt_p(row.p_adjusted)})" if row.p_adjusted is not None else "not tested"
         lines.append("| " + " | ".join([rank, name, str(len(row.seeds) if not row.reference else 1),
-                                        *(stat_cell(row, m) for m in COLUMNS), differs]) + " |")
+                                        *(stat_cell(row, m) for m in COLUMNS), cost(rates, preset_of(row), row.reference), differs]) + " |")
     return lines
 
 
-def effects_table(board: Leaderboard) -> list[str]:
+def cost(rates: dict[str, float], preset: str, reference: bool) -> str:
+    return "–" if reference or preset not in rates else f"{1200 / rates[preset]:.0f}"
+
+
+def effects_table(board: Leaderboard, rates: dict[str, float]) -> list[str]:
     by_preset = {preset_of(r): r for r in board.rows}
-    head = ["technique", "row vs same without it", *(f"Δ {m} (p)" for m in EFFECT_METRICS)]
+    head = ["technique", "row vs same without it", *(f"Δ {m} (p)" for m in EFFECT_METRICS), "time per step ×"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row_name, base_name, what in EFFECTS:
         row, base = by_preset.get(row_name), by_preset.get(base_name)
@@ -96,11 +118,12 @@ def effects_table(board: Leaderboard) -> list[str]:
                 continue
             delta = sum(a) / len(a) - sum(b) / len(b)
             cells.append(f"{'+' if delta >= 0 else ''}{fmt(delta)} (p={fmt_p(welch_p(a, b))})")
-        lines.append(f"| {what} | `{row_name}` vs `{base_name}` | " + " | ".join(cells) + " |")
+        ratio = f"{rates[base_name] / rates[row_name]:.2f}" if row_name in rates and base_name in rates else "–"
+        lines.append(f"| {what} | `{row_name}` vs `{base_name}` | " + " | ".join(cells) + f" | {ratio} |")
     return lines
 
 
-def write_markdown(loaded, command: str) -> Path:
+def write_markdown(loaded, command: str, rates: dict[str, float]) -> Path:
     board = loaded.board
     best = board.best
     lines = [
@@ -114,7 +137,9 @@ def write_markdown(loaded, command: str) -> Path:
         "- **Budget, the same for every configuration:** 1,200 generator steps at batch 64 (76,800 real images, 3.4",
         "  epochs of the 22,352-digit Hoda training split `RemainingSamples.cdb`), one D step per G step. A step budget,",
         "  not wall-clock, so that a score does not depend on how loaded the machine was; each technique's cost is the",
-        "  `train_seconds` column. These are short runs: the numbers rank techniques at this budget, not at convergence.",
+        "  `s per 1,200 steps` column (each row's step timed alone, one after another, so the rows compare; the",
+        "  sweep's own `train_seconds` also count whatever else the machine ran). These are short runs: the numbers",
+        "  rank techniques at this budget, not at convergence.",
         f"- **Seeds:** {', '.join(board.best.seeds) if best else '–'} per configuration (training seed; the evaluation seed is fixed at 0).",
         f"- **Machine:** {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, `device=cpu`.",
         "- **Shared settings:** Hoda 28x28 (the MNIST-style preprocessing), normal prior (dim 100), Adam(2e-4, 0.5, 0.999)",
@@ -128,14 +153,14 @@ def write_markdown(loaded, command: str) -> Path:
         "",
         "## Leaderboard (ranked by `fid_clf`, lower is better)",
         "",
-        *main_table(board),
+        *main_table(board, rates),
         "",
         "## What each technique changed",
         "",
         "Difference of the means (row minus the same configuration without the technique) and Welch's two-sided p",
-        "(unadjusted) over the seeds. `train_seconds` is the cost at the same step budget.",
+        "(unadjusted) over the seeds; `time per step ×`: the row's step time over the baseline's (measured apart).",
         "",
-        *effects_table(board),
+        *effects_table(board, rates),
         "",
     ]
     if best is not None and best.best_run is not None and best.best_run.run_id in loaded.samples:
@@ -144,6 +169,9 @@ def write_markdown(loaded, command: str) -> Path:
         lines += ["## Samples of the best configuration", "",
                   f"`{preset_of(best)}`, {best.best_run_reason} (rows are classes 0-9 for conditional models):", "",
                   "![samples of the best seed](hoda/best_samples.png)", ""]
+    reading = OUT_DIR / "READING.md"  # the hand-written reading of the committed run, kept beside its numbers
+    if reading.exists():
+        lines += [reading.read_text()]
     path = HERE / "HODA.md"
     path.write_text("\n".join(lines))
     return path
@@ -152,6 +180,7 @@ def write_markdown(loaded, command: str) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--report-only", action="store_true", help="do not run the sweep; only write the report")
+    parser.add_argument("--rates", action="store_true", help="also time each row's training step (a few minutes, idle machine)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for the sweep (tracking.uri=... is read back)")
     args = parser.parse_args()
     if not args.report_only:
@@ -160,8 +189,9 @@ def main() -> None:
     settings = ReportSettings(experiment=EXPERIMENT, tracking_uri=uri, parent="latest", metric="fid_clf", out=OUT_DIR, log=False)
     loaded = load(make_client(uri), settings)
     write(loaded, OUT_DIR)
+    rates = step_rates([preset_of(r) for r in loaded.board.rows]) if args.rates else {}
     command = " ".join(["python benchmarks/hoda_benchmark.py", *args.overrides])
-    print(f"wrote {write_markdown(loaded, command)} and {OUT_DIR}/leaderboard.html")
+    print(f"wrote {write_markdown(loaded, command, rates)} and {OUT_DIR}/leaderboard.html")
 
 
 if __name__ == "__main__":
