@@ -13,7 +13,7 @@ from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
 from ganbench import validate
-from ganbench.data import load_dataset
+from ganbench.data import DEFAULT_PREPROCESS, load_dataset
 from ganbench.device import resolve_device, set_determinism, set_threads
 from ganbench.errors import EXIT_USAGE, UserError, print_error
 from ganbench.models import is_conditional
@@ -75,6 +75,8 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, Any]:
         root=cfg.data.root,
         limit=cfg.data.limit,
         download=cfg.dataset.download,
+        preprocess=cfg.dataset.get("preprocess", DEFAULT_PREPROCESS),
+        with_test=bool(cfg.dataset.get("train_with_test", False)),
     )
     check_data_fits(settings, data.images.size(0), cfg.data.limit)
     check_reachable(cfg.tracking.uri)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -14,6 +16,10 @@ from ganbench.errors import UserError
 
 DATASETS: tuple[str, ...] = ("hoda", "mnist", "sign_digits")
 SPLITS: tuple[str, ...] = ("train", "test")
+# dataset.preprocess: "mnist" (MNIST-style normalisation, every dataset's default) or "hoda_reader"
+# (HodaDatasetReader's read_hoda_dataset, seed S3's loader), with the datasets each one applies to.
+DEFAULT_PREPROCESS = "mnist"
+PREPROCESSINGS: dict[str, tuple[str, ...]] = {"mnist": DATASETS, "hoda_reader": ("hoda",)}
 
 # How to point the project at data, appended to every "missing data" message.
 WHERE_TO_GET = (
@@ -43,6 +49,7 @@ class DigitData:
     # [{"path", "sha256"}] of what was read; sign_digits gives its Dataset folder and tree digest.
     files: list[dict] = field(default_factory=list)
     note: str = ""
+    preprocess: str = DEFAULT_PREPROCESS
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -58,7 +65,30 @@ class DigitData:
             "num_classes": str(self.num_classes),
             "files": files,
             "note": self.note,
+            "preprocess": self.preprocess,
         }
+
+
+def preprocess_problem(dataset: str, preprocess: object) -> str | None:
+    """Why ``dataset.preprocess`` cannot apply to ``dataset`` (one line), or None when it can."""
+    if not isinstance(preprocess, str) or preprocess not in PREPROCESSINGS:
+        return f"dataset.preprocess={preprocess!r} is invalid: choose one of {', '.join(PREPROCESSINGS)}"
+    if dataset not in PREPROCESSINGS[preprocess]:
+        allowed = " or ".join(f"dataset={d}" for d in PREPROCESSINGS[preprocess])
+        return (f"dataset.preprocess={preprocess} is for {allowed} only, not dataset={dataset}; "
+                f"drop it or set dataset.preprocess={DEFAULT_PREPROCESS}")
+    return None
+
+
+def dataset_label(dataset: Mapping[str, Any]) -> str:
+    """The dataset a run's numbers belong to (its ``dataset`` tag): the name, plus the preprocessing when not the default.
+
+    Other preprocessing means other real images, classifier and reference row: "hoda+hoda_reader" keeps them apart,
+    while the default keeps the plain name every earlier run was tagged with.
+    """
+    preprocess = str(dataset.get("preprocess") or DEFAULT_PREPROCESS)
+    name = str(dataset["name"])
+    return name if preprocess == DEFAULT_PREPROCESS else f"{name}+{preprocess}"
 
 
 def data_root(explicit: str | os.PathLike | None = None) -> Path:

@@ -11,8 +11,9 @@ import numpy as np
 import torch
 
 from ganbench.data.cache import cache_key, cached_build, file_sha256
-from ganbench.data.core import WHERE_TO_GET, DataError, file_record
+from ganbench.data.core import DEFAULT_PREPROCESS, WHERE_TO_GET, DataError, file_record
 from ganbench.data.download import download_file, search_dirs, verify_checksum, writable_dir
+from ganbench.data.hoda_reader import hoda_reader_batch
 from ganbench.data.preprocess import mnist_style_batch
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ KNOWN_SHA256 = {
 }
 KNOWN_RECORDS = {TRAIN_FILE: 60_000, TEST_FILE: 20_000, REMAINING_FILE: 22_352}
 BASE_URL = "https://raw.githubusercontent.com/amir-saniyan/HodaDatasetReader/master/DigitDB/"
+PREPROCESS = {"mnist": mnist_style_batch, "hoda_reader": hoda_reader_batch}  # dataset.preprocess -> raw crops to uint8
 
 
 def _fail(path: Path, offset: int, what: str) -> DataError:
@@ -278,8 +280,10 @@ def _missing(root: Path, split: str, wanted: str) -> DataError:
     return DataError(f"hoda: {problem}; " + WHERE_TO_GET.format(name="hoda"))
 
 
-def load_hoda(root: Path, split: str, image_size: int, download: bool) -> tuple[torch.Tensor, torch.Tensor, list[dict], str]:
-    """uint8 (N, S, S) MNIST-style images, labels, files read and note for one Hoda split (cached)."""
+def load_hoda(
+    root: Path, split: str, image_size: int, download: bool, preprocess: str = DEFAULT_PREPROCESS
+) -> tuple[torch.Tensor, torch.Tensor, list[dict], str]:
+    """uint8 (N, S, S) images (MNIST-style, or as HodaDatasetReader makes them), labels, files read and note (cached)."""
     path = hoda_split_file(root, split, download)
     sha = file_sha256(path)
     if sha != KNOWN_SHA256.get(path.name, sha):
@@ -287,10 +291,13 @@ def load_hoda(root: Path, split: str, image_size: int, download: bool) -> tuple[
 
     def build() -> tuple[torch.Tensor, torch.Tensor]:
         crops, labels = read_hoda_cdb(path)
-        return torch.from_numpy(mnist_style_batch(crops, image_size)), torch.from_numpy(labels)
+        return torch.from_numpy(PREPROCESS[preprocess](crops, image_size)), torch.from_numpy(labels)
 
-    key = cache_key(dataset="hoda", sha256=sha, image_size=image_size)
-    images, labels = cached_build("hoda", key, image_size, build, {"source": path.name, "sha256": sha})
+    # Keyed by the choice ("preprocessing": cache_key's own "preprocess" is its version), left out for the
+    # default so that caches built before dataset.preprocess existed stay valid.
+    choice = {} if preprocess == DEFAULT_PREPROCESS else {"preprocessing": preprocess}
+    key = cache_key(dataset="hoda", sha256=sha, image_size=image_size, **choice)
+    images, labels = cached_build("hoda", key, image_size, build, {"source": path.name, "sha256": sha, "preprocess": preprocess})
     note = ""
     if split == "train" and path.name == REMAINING_FILE:
         note = f"Hoda '{TRAIN_FILE}' not found; training on {REMAINING_FILE} ({len(labels):,} images), '{TEST_FILE}' held out"

@@ -11,7 +11,7 @@ from ganbench.report.columns import EVAL_METRICS, LOSS_METRICS, describe_metrics
 from ganbench.report.records import RunRecord, metric_histories, natural_key, read_runs, sample_grids
 from ganbench.report.settings import ReportSettings, check_direction
 from ganbench.report.stats import ALPHA, Stat, finite, holm, summarize, welch_p
-from ganbench.tracking.layout import GRID_AXES, PRESET_TAG
+from ganbench.tracking.layout import GRID_AXES, HELDOUT_SEEN_TAG, PRESET_TAG
 
 STATUSES = ("FINISHED", "FAILED", "KILLED", "RUNNING")
 TOP_CURVES = 10  # loss / quality curves for the best this-many rows (every row is in the table)
@@ -136,14 +136,15 @@ def build(
     runs = sorted(runs, key=lambda r: (r.start_time, r.run_id))
     warnings: list[str] = []
 
-    # A seed preset (tag preset, from experiment=<preset>) is part of what a configuration is.
-    presets = [PRESET_TAG] if any(PRESET_TAG in r.tags for r in runs) else []
-    extras = [k for k in extra_axes(runs) if not (presets and k == "experiment")]
-    columns = [*GRID_AXES, *presets, *extras]
+    # A seed preset (tag preset, from experiment=<preset>) is part of what a configuration is, and so is training
+    # on the held-out split too (tag data.heldout_seen): such runs never share a row with those that did not.
+    tagged = [t for t in (PRESET_TAG, HELDOUT_SEEN_TAG) if any(t in r.tags for r in runs)]
+    extras = [k for k in extra_axes(runs) if not (PRESET_TAG in tagged and k == "experiment")]
+    columns = [*GRID_AXES, *tagged, *extras]
 
     def key_of(run: RunRecord) -> tuple[str, ...]:
         overrides = run.overrides
-        return (tuple(run.tags.get(a, "?") for a in GRID_AXES) + tuple(run.tags.get(p, "") for p in presets)
+        return (tuple(run.tags.get(a, "?") for a in GRID_AXES) + tuple(run.tags.get(t, "") for t in tagged)
                 + tuple(overrides.get(k, "") for k in extras))
 
     groups: dict[tuple[str, ...], list[RunRecord]] = {}
@@ -222,6 +223,10 @@ def build(
     if len({r.key[DATASET] for r in rows}) > 1:
         warnings.append("the runs cover several datasets; each is ranked and tested on its own (its metrics are measured "
                         "against its own real images), so compare rows within a dataset only")
+    seen = [r for r in runs if r.tags.get(HELDOUT_SEEN_TAG) == "true"]
+    if seen:
+        warnings.append(f"{len(seen)} run(s) trained on the held-out split too (dataset.train_with_test=true): their held-out "
+                        f"metrics (CAS's test set, memorisation's held-out images) are images the GAN saw: {_names(seen)}")
     if assumed:
         warnings.append(f"ganbench does not know whether a higher {metric} is better; ranked lower-is-better (pass direction=max otherwise)")
     partly: dict[int, list[str]] = {}  # metrics some finished runs lack, grouped by how many lack them

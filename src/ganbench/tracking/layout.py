@@ -34,6 +34,8 @@ REFERENCE_KEY_TAG = "reference_key"
 CLASSIFIER_SHA_TAG = "classifier_sha256"
 SWEEP_SUMMARY_TAG = "sweep.summary"
 GRID_AXES = ("model", "loss", "stabilize", "dataset", "noise")  # each a tag on every training run, with ``seed``
+# "true" on a run trained on its held-out split too (dataset.train_with_test): its held-out metrics saw training images.
+HELDOUT_SEEN_TAG = "data.heldout_seen"
 
 # --- artifacts of a training run
 CONFIG_ARTIFACT = "config.yaml"

@@ -18,6 +18,7 @@ from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
+from ganbench.data.core import dataset_label
 from ganbench.errors import first_line
 from ganbench.files import write_error
 from ganbench.tracking import layout
@@ -144,13 +145,19 @@ class RunLogger:
 
 
 def grid_tags(cfg: DictConfig, stabilize_label: str) -> dict[str, str]:
-    """The grid's choices for this run, as tags (model, loss, stabilize, dataset, noise, seed)."""
+    """The grid's choices for this run, as tags (model, loss, stabilize, dataset, noise, seed).
+
+    ``dataset`` names the preprocessing too when it is not the default (hoda+hoda_reader); a run that also
+    trains on the held-out split (dataset.train_with_test) is tagged data.heldout_seen=true.
+    """
     tags = {layout.PRESET_TAG: str(cfg.preset)} if cfg.get("preset") else {}
+    if cfg.dataset.get("train_with_test"):
+        tags[layout.HELDOUT_SEEN_TAG] = "true"
     return tags | {
         "model": str(cfg.model.name),
         "loss": str(cfg.loss.name),
         "stabilize": stabilize_label,
-        "dataset": str(cfg.dataset.name),
+        "dataset": dataset_label(cfg.dataset),
         "noise": str(cfg.noise.name),
         "seed": str(cfg.seed),
     }
