@@ -162,9 +162,9 @@ def test_the_users_sweep_trains_four_runs_whose_targets_are_smoothed_or_flipped(
     # Smoothing: the real target has magnitude 0.9 under BCE (0/1 targets) and Wasserstein (+-1 targets).
     assert targets("dcgan", "smooth", "d_target_real") == {0.9} and targets("dcgan", "smooth", "d_target_fake") == {0.0}
     assert targets("wgan", "smooth", "d_target_real") == {0.9} and targets("wgan", "smooth", "d_target_fake") == {-1.0}
-    # Noisy labels: round(0.05 * 32) = 2 of each batch's 32 targets are flipped to the other side.
-    assert targets("dcgan", "noisy", "d_target_real") == {30 / 32} and targets("dcgan", "noisy", "d_target_fake") == {2 / 32}
-    assert targets("wgan", "noisy", "d_target_real") == {28 / 32} and targets("wgan", "noisy", "d_target_fake") == {-28 / 32}
+    # Noisy labels: int(0.05 * 32) = 1 of each batch's 32 targets is flipped to the other side (seed S0b's code).
+    assert targets("dcgan", "noisy", "d_target_real") == {31 / 32} and targets("dcgan", "noisy", "d_target_fake") == {1 / 32}
+    assert targets("wgan", "noisy", "d_target_real") == {30 / 32} and targets("wgan", "noisy", "d_target_fake") == {-30 / 32}
 
 
 def test_rerunning_a_finished_run_says_so_and_fresh_trains_again(tmp_path, mlflow_uri, capsys):

@@ -68,6 +68,29 @@ def hinge_d_loss(real_logits: Tensor, fake_logits: Tensor, real_targets: Tensor,
     return F.relu(1.0 - real_targets * real_logits).mean() + F.relu(1.0 - fake_targets * fake_logits).mean()
 
 
+# D's loss on one batch alone, real or fake, given its targets: each d_loss above is this term on the real
+# batch plus this term on the fake batch, so a D update can also take the two in separate steps (Keras-GAN's
+# train_on_batch(real) then train_on_batch(fake), train.d_update=separate).
+def bce_d_term(logits: Tensor, targets: Tensor) -> Tensor:
+    """-E[t log D(x) + (1-t) log(1-D(x))] over one batch."""
+    return F.binary_cross_entropy_with_logits(logits, targets)
+
+
+def lsgan_d_term(logits: Tensor, targets: Tensor) -> Tensor:
+    """1/2 E[(D(x) - t)^2] over one batch."""
+    return 0.5 * F.mse_loss(logits, targets)
+
+
+def wasserstein_d_term(logits: Tensor, targets: Tensor) -> Tensor:
+    """-E[y * C(x)] over one batch."""
+    return -(targets * logits).mean()
+
+
+def hinge_d_term(logits: Tensor, targets: Tensor) -> Tensor:
+    """E[relu(1 - y * D(x))] over one batch."""
+    return F.relu(1.0 - targets * logits).mean()
+
+
 @dataclass(frozen=True)
 class GANLoss:
     """A loss choice: its D and G functions and the target values they expect."""
@@ -79,15 +102,17 @@ class GANLoss:
     fake_target: float
     # Whether D's output is a probability logit (D(x) is reported as sigmoid) or a raw score.
     probabilistic: bool
+    # D's loss on one batch (real or fake) alone; d_loss is its sum over both. None: the loss does not split.
+    d_term: Callable[[Tensor, Tensor], Tensor] | None = None
 
 
 LOSSES: dict[str, GANLoss] = {
-    "minimax": GANLoss("minimax", bce_d_loss, minimax_g_loss, 1.0, 0.0, True),
-    "bce": GANLoss("bce", bce_d_loss, bce_g_loss, 1.0, 0.0, True),
-    "lsgan": GANLoss("lsgan", lsgan_d_loss, lsgan_g_loss, 1.0, 0.0, False),
+    "minimax": GANLoss("minimax", bce_d_loss, minimax_g_loss, 1.0, 0.0, True, bce_d_term),
+    "bce": GANLoss("bce", bce_d_loss, bce_g_loss, 1.0, 0.0, True, bce_d_term),
+    "lsgan": GANLoss("lsgan", lsgan_d_loss, lsgan_g_loss, 1.0, 0.0, False, lsgan_d_term),
     # Hinge's generator loss is the Wasserstein one (Lim & Ye 2017; Miyato et al. 2018).
-    "hinge": GANLoss("hinge", hinge_d_loss, wasserstein_g_loss, 1.0, -1.0, False),
-    "wasserstein": GANLoss("wasserstein", wasserstein_d_loss, wasserstein_g_loss, 1.0, -1.0, False),
+    "hinge": GANLoss("hinge", hinge_d_loss, wasserstein_g_loss, 1.0, -1.0, False, hinge_d_term),
+    "wasserstein": GANLoss("wasserstein", wasserstein_d_loss, wasserstein_g_loss, 1.0, -1.0, False, wasserstein_d_term),
 }
 
 

@@ -14,13 +14,14 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from ganbench.checks import int_at_least, is_number, number_in
-from ganbench.data import DATASETS
+from ganbench.data import DATASETS, DEFAULT_PREPROCESS, preprocess_problem
 from ganbench.errors import ConfigError, first_line
 from ganbench.losses import LOSSES
-from ganbench.models import build_models
+from ganbench.models import INITS, build_models
 from ganbench.models.conditioning import CONDITIONINGS
 from ganbench.noise import PRIORS
 from ganbench.stabilize import TrickSet
+from ganbench.train.step import D_UPDATES
 
 __all__ = ["ConfigError", "check", "config_problems", "override_problems"]
 
@@ -49,6 +50,10 @@ def config_problems(cfg: DictConfig) -> list[str]:
     for key in ("compile", "channels_last", "deterministic", "reuse_fakes"):
         if not isinstance(t[key], bool):
             p.append(f"train.{key}={t[key]!r} is invalid: choose true or false")
+    if t.fake_labels not in ("uniform", "real"):
+        p.append(f"train.fake_labels={t.fake_labels!r} is invalid: choose uniform or real")
+    if t.d_update not in tuple(D_UPDATES):
+        p.append(f"train.d_update={t.d_update!r} is invalid: choose {' or '.join(D_UPDATES)}")
     if t.amp not in ("auto", True, False):
         p.append(f"train.amp={t.amp!r} is invalid: choose auto, true or false")
     if not isinstance(cfg.optim.fused, bool):
@@ -100,16 +105,27 @@ def config_problems(cfg: DictConfig) -> list[str]:
     if cfg.dataset.name not in DATASETS:
         p.append(f"dataset={cfg.dataset.name!r} is invalid: choose one of {', '.join(DATASETS)}")
     int_at_least(p, "dataset.image_size", cfg.dataset.image_size, 8)
+    problem = preprocess_problem(cfg.dataset.name, cfg.dataset.get("preprocess", DEFAULT_PREPROCESS))
+    if problem is not None:
+        p.append(problem)
+    if not isinstance(cfg.dataset.get("train_with_test", False), bool):
+        p.append(f"dataset.train_with_test={cfg.dataset.train_with_test!r} is invalid: choose true or false")
     if cfg.data.limit is not None:
         int_at_least(p, "data.limit", cfg.data.limit, 1, " or null")
 
     tricks = TrickSet(OmegaConf.to_container(cfg.stabilize, resolve=True))  # type: ignore[arg-type]
-    p += tricks.problems()
+    trick_problems = tricks.problems()
+    p += trick_problems
     conditioning = cfg.model.get("conditioning")
     if conditioning is not None and conditioning not in CONDITIONINGS:
         p.append(f"model.conditioning={conditioning!r} is invalid: choose {', '.join(CONDITIONINGS)}")
     if "spectral_norm" in tricks.names and cfg.model.discriminator.get("spectral_norm"):
         p.append(f"stabilize=spectral_norm is already built into model={cfg.model.name}'s discriminator; drop the trick")
+    init = cfg.model.get("init")
+    if init is not None and init not in INITS:
+        p.append(f"model.init={init!r} is invalid: choose null (PyTorch's defaults), {' or '.join(INITS)}")
+    if t.d_update == "separate" and not trick_problems and cfg.loss.name in LOSSES:  # the tricks' terms can be built
+        p += separate_update_problems(cfg, tricks)
     if not p:
         p += model_problems(cfg)
 
@@ -123,6 +139,22 @@ def config_problems(cfg: DictConfig) -> list[str]:
     every = cfg.tracking.get("system_metrics")
     if every is not None and (not is_number(every) or every < 0):
         p.append(f"tracking.system_metrics={every!r} is invalid: give seconds between samples (> 0), or 0 / null for off")
+    return p
+
+
+def separate_update_problems(cfg: DictConfig, tricks: TrickSet) -> list[str]:
+    """What ``train.d_update=separate`` (a real-only, then a fake-only D step) cannot do: terms that need both batches."""
+    p, fix = [], "use train.d_update=joint"
+    if cfg.model.get("gradient_penalty"):
+        p.append(f"train.d_update=separate does not fit model={cfg.model.name}: its gradient penalty interpolates "
+                 f"real and fake images, which separate real and fake D steps never hold together; {fix}")
+    for trick in tricks.tricks:
+        if trick.regularizer() is not None and not trick.real_only_regularizer:
+            p.append(f"train.d_update=separate does not fit stabilize={trick.name}: its term needs the real and the "
+                     f"fake batch together; {fix} or drop the trick")
+    if LOSSES[cfg.loss.name].d_term is None:
+        p.append(f"train.d_update=separate does not fit loss={cfg.loss.name}: its D loss does not split into a real "
+                 f"and a fake term; {fix}")
     return p
 
 

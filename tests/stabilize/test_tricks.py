@@ -24,17 +24,36 @@ def test_smoothing_pulls_the_real_target_to_magnitude_point_nine(loss, real, fak
 
 
 @pytest.mark.parametrize("loss", ["bce", "wasserstein"])
-def test_flips_swap_exactly_the_requested_fraction(loss):
+def test_flips_flip_int_p_n_targets_as_seed_s0b_code(loss):
     spec = get_loss(loss)
-    maker = make_target_maker(spec, {"noisy": {"flip_prob": 0.25}}, torch.Generator().manual_seed(0))
-    r, f = maker(64, torch.device("cpu"))
-    assert (r == spec.fake_target).sum() == 16 and (r == spec.real_target).sum() == 48
-    assert (f == spec.real_target).sum() == 16 and (f == spec.fake_target).sum() == 48
+    maker = make_target_maker(spec, {"noisy": {"flip_prob": 0.05}}, torch.Generator().manual_seed(0))
+    for _ in range(10):  # batch 32, p 0.05: int(1.6) = 1 of each side (round() would flip 2)
+        r, f = maker(32, torch.device("cpu"))
+        assert (r == spec.fake_target).sum() == 1 and (r == spec.real_target).sum() == 31
+        assert (f == spec.real_target).sum() == 1 and (f == spec.fake_target).sum() == 31
+    r, f = make_target_maker(spec, {"noisy": {"flip_prob": 0.05}}, None)(16, torch.device("cpu"))
+    assert torch.all(r == spec.real_target) and torch.all(f == spec.fake_target)  # int(0.8) = 0: none
+
+
+def test_flip_positions_are_drawn_with_replacement_so_at_most_int_p_n_flip():
+    generator = torch.Generator().manual_seed(0)
+    counts = []
+    for _ in range(20):
+        r, _ = flip_targets(torch.ones(64), torch.zeros(64), 0.25, generator)
+        counts.append(int((r == 0).sum()))
+    assert max(counts) <= 16 and min(counts) < 16  # int(0.25 * 64) = 16 draws; a repeated position flips once
+    # A hand-worked case: int(0.1 * 25) = 2 positions, the first two draws of the same random stream.
+    expected = torch.randint(0, 25, (2,), generator=torch.Generator().manual_seed(3))
+    r, _ = flip_targets(torch.ones(25), torch.zeros(25), 0.1, torch.Generator().manual_seed(3))
+    assert set(torch.nonzero(r == 0).flatten().tolist()) == set(expected.tolist())
 
 
 def test_flip_keeps_smoothed_values():
-    r, f = flip_targets(torch.full((4,), 0.9), torch.zeros(4), 1.0, None)
-    assert torch.equal(r, torch.zeros(4)) and torch.allclose(f, torch.full((4,), 0.9))
+    real = torch.full((4,), 0.9)
+    r, f = flip_targets(real, torch.zeros(4), 1.0, torch.Generator().manual_seed(0))
+    flipped_real, flipped_fake = r == 0, f != 0
+    assert flipped_real.any() and torch.equal(r[~flipped_real], real[~flipped_real])  # a flip takes the other side's value
+    assert flipped_fake.any() and torch.allclose(f[flipped_fake], torch.tensor(0.9))
 
 
 @pytest.mark.parametrize("loss,fake_low,fake_high", [("bce", 0.0, 0.3), ("wasserstein", -1.0, -0.7)])

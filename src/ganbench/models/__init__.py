@@ -14,35 +14,23 @@ from hydra.utils import instantiate
 from torch import nn
 
 from ganbench.models.base import DOutput, keras_param_count
+from ganbench.models.init import INITS, dcgan_init, init_weights, keras_init
 
-__all__ = ["DOutput", "build_discriminator", "build_generator", "build_models", "dcgan_init", "is_conditional", "keras_param_count"]
-
-
-def dcgan_init(module: nn.Module) -> None:
-    """DCGAN's initialisation: conv/linear weights ~ N(0, 0.02), norm scales ~ N(1, 0.02)."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm)) and m.weight is not None:
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
+__all__ = ["DOutput", "INITS", "build_discriminator", "build_generator", "build_models", "dcgan_init", "init_weights",
+           "is_conditional", "keras_init", "keras_param_count"]
 
 
 def build_generator(model_cfg: Mapping[str, Any], z_dim: int, image_size: int, num_classes: int) -> nn.Module:
     """Instantiate G from the model config (``generator._target_``), initialised as the model asks."""
     generator = instantiate(model_cfg["generator"], z_dim=z_dim, image_size=image_size, num_classes=num_classes)
-    if model_cfg.get("init") == "dcgan":
-        dcgan_init(generator)
+    init_weights(generator, model_cfg.get("init"), model_cfg["generator"])
     return generator
 
 
 def build_discriminator(model_cfg: Mapping[str, Any], image_size: int, num_classes: int) -> nn.Module:
     """Instantiate D from the model config (``discriminator._target_``), initialised as the model asks."""
     discriminator = instantiate(model_cfg["discriminator"], image_size=image_size, num_classes=num_classes)
-    if model_cfg.get("init") == "dcgan":
-        dcgan_init(discriminator)
+    init_weights(discriminator, model_cfg.get("init"), model_cfg["discriminator"])
     return discriminator
 
 
@@ -51,9 +39,8 @@ def build_models(model_cfg: Mapping[str, Any], z_dim: int, image_size: int, num_
     # Both nets are instantiated before either is initialised: the order the random stream has always had.
     generator = instantiate(model_cfg["generator"], z_dim=z_dim, image_size=image_size, num_classes=num_classes)
     discriminator = instantiate(model_cfg["discriminator"], image_size=image_size, num_classes=num_classes)
-    if model_cfg.get("init") == "dcgan":
-        dcgan_init(generator)
-        dcgan_init(discriminator)
+    init_weights(generator, model_cfg.get("init"), model_cfg["generator"])
+    init_weights(discriminator, model_cfg.get("init"), model_cfg["discriminator"])
     return generator, discriminator
 
 

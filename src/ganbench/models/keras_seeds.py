@@ -9,7 +9,9 @@ output shapes) and what Keras does by default where the reports rely on it:
   original's, not only their shapes;
 * BatchNormalization uses eps 1e-3 and momentum 0.99 (``bn_momentum=0.01`` in
   PyTorch's convention, where momentum weighs the new batch);
-* kernels start Glorot-uniform, biases zero (``keras_init``);
+* kernels start Glorot-uniform, biases zero, when the model config says ``init: keras``
+  (``ganbench.models.init``; every Keras seed's ``conf/model/seed_*.yaml`` does), so ``model.init=null``
+  can compare against PyTorch's defaults;
 * ``LeakyReLU()`` without an argument has slope 0.3.
 
 Seed S2 was PyTorch already; its small DCGAN lives here too because no generic
@@ -27,9 +29,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganbench.models.base import DOutput, label_channels, one_hot
+from ganbench.models.init import KERAS_BN_EPS, KERAS_BN_MOMENTUM
 
-KERAS_BN_EPS = 1e-3
-KERAS_BN_MOMENTUM = 0.01  # Keras' momentum=0.99 in PyTorch's convention
 KERAS_LEAKY_SLOPE = 0.3  # tf.keras.layers.LeakyReLU()'s default alpha
 
 
@@ -92,15 +93,6 @@ def keras_batchnorm(features: int, momentum: float = KERAS_BN_MOMENTUM, dims: in
     return norm(features, eps=KERAS_BN_EPS, momentum=momentum)
 
 
-def keras_init(module: nn.Module) -> None:
-    """Keras' default initialisation: Glorot-uniform kernels, zero biases (BatchNorm keeps 1/0)."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.xavier_uniform_(m.weight)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-
-
 def _check_divisible(image_size: int, factor: int, what: str) -> None:
     if image_size % factor:
         raise ValueError(f"{what} needs image_size divisible by {factor}, got {image_size}")
@@ -150,7 +142,6 @@ class TutorialDCGANGenerator(nn.Module):
             KerasConvTranspose2d(64, 1, 5, 2, bias=False),
             nn.Tanh(),
         )
-        keras_init(self)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         # Keras reshapes channels-last (8, 8, 256); reading the Dense units as (256, 8, 8) instead only
@@ -182,7 +173,6 @@ class TutorialDCGANDiscriminator(nn.Module):
             nn.Flatten(),
         )
         self.score = nn.Linear(128 * side * side, 1)
-        keras_init(self)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> DOutput:
         return self.score(self.features(x)).squeeze(1), None
@@ -228,7 +218,6 @@ class LabelConcatGenerator(nn.Module):
             KerasConv2d(128, 1, 7, 1, "same"),
             nn.Tanh(),
         )
-        keras_init(self)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         if self.conditional:
@@ -260,7 +249,6 @@ class LabelChannelDiscriminator(nn.Module):
             c_in = c_out
         self.features = nn.Sequential(*layers, _GlobalMaxPool())
         self.score = nn.Linear(c_in, 1)
-        keras_init(self)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> DOutput:
         if self.conditional:
@@ -291,7 +279,6 @@ class ACGANDiscriminator(nn.Module):
         self.features = nn.Sequential(*layers, _GlobalMaxPool())
         self.score = nn.Linear(c_in, 1)
         self.class_head = nn.Linear(c_in, num_classes)
-        keras_init(self)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> DOutput:
         h = self.features(x)
@@ -342,7 +329,6 @@ class UpsampleWGANGenerator(nn.Module):
             KerasConv2d(64, 1, 2, 1, "valid"),
             nn.Tanh(),
         )
-        keras_init(self)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         h = self.project(z).view(z.size(0), 64, self.base, self.base)
@@ -384,7 +370,6 @@ class WGANCritic(nn.Module):
             c_in = c_out
         self.features = nn.Sequential(*layers, nn.Flatten())
         self.score = nn.Linear(c_in * side * side, 1)
-        keras_init(self)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> DOutput:
         return self.score(self.features(x)).squeeze(1), None

@@ -7,7 +7,8 @@ selected trick through them (``TrickSet``), so no other module reads a trick by 
 * ``discriminator(d)``: D's layers (spectral norm, dropout);
 * ``learning_rates(d_lr, g_lr)``: the optimisers' rates (TTUR);
 * ``input_transform(total_steps)``: a function applied to every image D sees (instance noise, DiffAugment);
-* ``regularizer()``: a term added to D's loss (R1, LeCam, consistency regularisation);
+* ``regularizer()``: a term added to D's loss (R1, LeCam, consistency regularisation); one that reads the
+  real batch only says so (``real_only_regularizer``);
 * ``generator_average(generator)``: a running average of G's weights, used for sampling (EMA).
 """
 
@@ -30,6 +31,9 @@ class Trick:
     name: ClassVar[str]
     conflicts: ClassVar[dict[str, str]] = {}  # trick -> why the two cannot be combined
     stage: ClassVar[int] = 0  # order among tricks of one kind: smoothing, jitter, flips; dropout before spectral norm
+    # Its regularizer reads the real batch only (R1), so D updates that take the real and the fake batch in
+    # separate steps (train.d_update=separate) add it to the real step; any other regularizer refuses that mode.
+    real_only_regularizer: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -1,4 +1,4 @@
-"""``noisy``: noisy labels, a fraction ``flip_prob`` of D's real and of its fake targets swapped each step."""
+"""``noisy``: noisy labels, up to ``int(flip_prob * batch)`` of D's real and of its fake targets flipped an update."""
 
 from __future__ import annotations
 
@@ -10,17 +10,17 @@ from ganbench.stabilize.base import Trick
 
 
 def flip_targets(real: Tensor, fake: Tensor, flip_prob: float, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-    """Swap a fraction ``flip_prob`` of each batch's targets with the opposite class's.
+    """Give ``int(flip_prob * n)`` random positions of each batch the opposite class's target, as seed S0b's code.
 
-    Exactly ``round(flip_prob * n)`` targets of each batch are flipped, at distinct
-    random positions, so the fraction asked for is the fraction D sees.
+    The report's ``noisy_labels`` truncates the count (1 of 32 at 0.05) and draws the positions with
+    replacement (``numpy.random.choice``); a position drawn twice is flipped once, so at most that many flip.
     """
     n = real.numel()
-    k = int(round(flip_prob * n))
+    k = int(flip_prob * n)
     if k == 0:
         return real, fake
-    real_idx = torch.randperm(n, device=real.device, generator=generator)[:k]
-    fake_idx = torch.randperm(n, device=fake.device, generator=generator)[:k]
+    real_idx = torch.randint(0, n, (k,), device=real.device, generator=generator)
+    fake_idx = torch.randint(0, n, (k,), device=fake.device, generator=generator)
     new_real, new_fake = real.clone(), fake.clone()
     new_real[real_idx] = fake[real_idx]
     new_fake[fake_idx] = real[fake_idx]

@@ -32,6 +32,7 @@ class R1(Regularizer):
 
 class R1Trick(Trick):
     name = "r1"
+    real_only_regularizer = True  # the penalty is taken at the real images alone
 
     def problems(self) -> list[str]:
         s, p = self.settings, []

@@ -20,7 +20,7 @@ from ganbench.noise import sample_noise
 from ganbench.stabilize import GeneratorAverage, InputTransform, TrickSet
 from ganbench.train.optim import MomentumRamp, build_optimizer, build_scheduler
 from ganbench.train.settings import TrainSettings
-from ganbench.train.step import GANStep, make_after_d_update, make_penalty, no_op
+from ganbench.train.step import D_UPDATES, GANStep, make_after_d_update, make_penalty, no_op
 
 
 @dataclass
@@ -106,6 +106,8 @@ def build(settings: TrainSettings, num_classes: int, device: torch.device, total
         class_weight=float(model_cfg.get("class_loss_weight", 1.0)),
         autocast=autocast_for(settings.amp, device),
         reuse_fakes=settings.reuse_fakes,
+        fakes_take_real_labels=settings.fake_labels == "real",
+        d_update=D_UPDATES[settings.d_update],
     )
     schedulers = [build_scheduler(opt, settings.lr_schedule, total_steps, epoch_steps) for opt in (d_opt, g_opt)]
     if optim_cfg.get("momentum_final") is not None:  # SGD only (validated)

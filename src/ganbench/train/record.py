@@ -61,7 +61,10 @@ def record_run_inputs(cfg: DictConfig, data: Any, logger: RunLogger) -> None:
 def dataset_input(data: Any, context: str = "train") -> DatasetInput:
     """The training split as an MLflow dataset input: name, split, a digest of its files and preprocessing, source."""
     files = sorted(data.files, key=lambda f: f["path"])
-    blob = json.dumps({"files": [f["sha256"] for f in files], "image_size": data.image_size, "n": len(data)}, sort_keys=True)
+    fields = {"files": [f["sha256"] for f in files], "image_size": data.image_size, "n": len(data)}
+    if getattr(data, "preprocess", "mnist") != "mnist":  # the default's digest stays what it was
+        fields["preprocess"] = data.preprocess
+    blob = json.dumps(fields, sort_keys=True)
     digest = hashlib.sha256(blob.encode()).hexdigest()[:12]
     source = json.dumps({"uri": Path(files[0]["path"]).parent.as_uri() if files else "", "files": [f["path"] for f in files]})
     profile = json.dumps({"num_images": len(data), "num_classes": data.num_classes, "image_size": data.image_size, "note": data.note})

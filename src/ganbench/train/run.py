@@ -121,11 +121,11 @@ def train_run(
 
     def on_epoch_end(state: LoopState, images_per_s: float) -> None:
         logger.log_metrics({"epoch": state.epoch, "images_per_sec": images_per_s}, step=state.step)
-        if state.epoch % s.sample_every == 0 or state.epoch == s.epochs:
+        last = state.epoch >= s.epochs or (s.max_steps is not None and state.step >= s.max_steps)
+        if state.epoch % s.sample_every == 0 or last:  # the final generator's grid, also when max_steps ends the run
             grid = sample_grid(generate(built.sampler, fixed_z, fixed_labels), nrow=SAMPLES_PER_CLASS)
             frames.append(grid)
             logger.log_image_file(grid, layout.sample_grid_artifact(state.epoch))
-        last = state.epoch >= s.epochs or (s.max_steps is not None and state.step >= s.max_steps)
         if on_epoch_eval is not None and not last:  # the final evaluation runs after training
             on_epoch_eval(built.sampler, state.epoch, state.step)
             gen.train()

@@ -38,6 +38,8 @@ class TrainSettings:
     log_every: int
     run_name: str
     reuse_fakes: bool = False
+    fake_labels: str = "uniform"  # "uniform" | "real": the labels the fakes are drawn for
+    d_update: str = "joint"  # "joint" | "separate": one D optimizer step on both batches, or real then fake
     # The whole resolved config, stored with checkpoints so a run can be rebuilt and re-scored; never read here.
     config: dict[str, Any] = field(repr=False, default_factory=dict)
 
@@ -67,6 +69,8 @@ class TrainSettings:
             log_every=int(cfg.tracking.log_every),
             run_name=run_name,
             reuse_fakes=bool(t.get("reuse_fakes", False)),
+            fake_labels=str(t.get("fake_labels", "uniform")),
+            d_update=str(t.get("d_update", "joint")),
             config=_plain(cfg),
         )
 
