@@ -315,3 +315,14 @@ def test_uint8_images_serves_gray_or_tiled_rgb():
     assert rgb[0].shape == (3, 8, 8) and torch.equal(rgb[0][0], rgb[0][2])
     with pytest.raises(ValueError):
         UInt8Images(images)
+
+
+def test_report_metrics_flattens_the_class_report_by_hand():
+    from ganbench.evaluate.metrics import classification_report, report_metrics
+
+    # asked for 0,0,1,1; named 0,1,1,1: class 0 precision 1, recall 1/2; class 1 precision 2/3, recall 1
+    flat = report_metrics(classification_report([0, 0, 1, 1], [0, 1, 1, 1], 2))
+    assert flat["gen_recall_0"] == 0.5 and flat["gen_recall_1"] == 1.0
+    assert flat["gen_precision_1"] == pytest.approx(2 / 3)
+    assert flat["gen_macro_recall"] == pytest.approx(0.75)
+    assert flat["gen_macro_f1"] == pytest.approx((2 / 3 + 0.8) / 2)

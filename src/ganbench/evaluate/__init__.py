@@ -7,8 +7,10 @@ The app uses ``EvalSettings.from_config(cfg)`` (checked once, ``ConfigError`` li
 
 Rooms: ``settings`` (the typed config), ``classifier`` / ``classifier_net`` (the digit classifier, its
 files, cache and MLflow run), ``features`` (feature extractors and spaces), ``metrics`` (the maths),
-``figures``, ``evaluator`` (the per-process evaluator), ``reference`` (the real-data reference run),
-``record`` (what lands in MLflow), ``stage`` (``evaluate_generator``), ``rescore``.
+``strokes`` and ``parzen`` (pixel-space maths: stroke statistics, the Parzen-window log-likelihood), ``pixels``
+(those two against their real images), ``resize`` (``eval.image_size``), ``figures``, ``evaluator`` (the
+per-process evaluator), ``reference`` (the real-data reference run), ``record`` (what lands in MLflow),
+``stage`` (``evaluate_generator``), ``rescore``.
 """
 
 from __future__ import annotations

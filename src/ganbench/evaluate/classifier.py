@@ -22,7 +22,7 @@ from typing import Any
 import hydra
 import torch
 
-from ganbench.data import DigitData, cache_root, load_dataset
+from ganbench.data import DEFAULT_PREPROCESS, DigitData, cache_root, load_dataset
 from ganbench.data.cache import cache_key, file_sha256
 from ganbench.device import resolve_device, set_threads
 from ganbench.errors import EXIT_USAGE, UserError, first_line, print_error
@@ -116,6 +116,8 @@ def classifier_key(train: DigitData, settings: ClassifierSettings) -> str:
         files=[f["sha256"] for f in train.files],
         num_images=len(train),  # a carved split (carve_heldout) reads the same files as the whole one
         settings=asdict(settings),
+        # Other preprocessing, other images: its own classifier. Left out for the default, whose cached classifiers predate the choice.
+        **({} if train.preprocess == DEFAULT_PREPROCESS else {"preprocessing": train.preprocess}),
     )
 
 
@@ -147,6 +149,7 @@ def train_and_save(train: DigitData, test: DigitData, settings: ClassifierSettin
     meta = {
         "dataset": train.name,
         "image_size": train.image_size,
+        "preprocess": train.preprocess,
         "num_classes": train.num_classes,
         "key": path.stem.rsplit("-", 1)[-1],
         "settings": {k: v for k, v in asdict(settings).items() if v is not None},
@@ -216,10 +219,11 @@ def get_classifier(
     if path is not None:
         loaded = load_classifier(path)
         meta = loaded.meta
-        if meta.get("dataset") != train.name or int(meta.get("image_size", -1)) != train.image_size:
+        trained_on = (meta.get("dataset"), int(meta.get("image_size", -1)), meta.get("preprocess", DEFAULT_PREPROCESS))
+        if trained_on != (train.name, train.image_size, train.preprocess):
             raise ClassifierError(
-                f"{path} is a classifier for {meta.get('dataset')} at {meta.get('image_size')}px, not {train.name} at "
-                f"{train.image_size}px; pick a matching file or leave eval.classifier.path unset"
+                f"{path} is a classifier for {meta.get('dataset')} at {meta.get('image_size')}px ({trained_on[2]} preprocessing), "
+                f"not {train.name} at {train.image_size}px ({train.preprocess}); pick a matching file or leave eval.classifier.path unset"
             )
         source = "file"
     else:
@@ -257,7 +261,13 @@ def load_splits(dataset: Mapping[str, Any], root: str | None, heldout_split: str
     When the training split is the held-out one standing in (MNIST without its training files), that
     split is carved in two (``carve_heldout``), so accuracies and the real-data reference stay honest.
     """
-    common = {"image_size": int(dataset["image_size"]), "root": root, "download": bool(dataset.get("download", False))}
+    # dataset.train_with_test is the GAN's choice only: the classifier still learns from train and is measured on held-out.
+    common = {
+        "image_size": int(dataset["image_size"]),
+        "root": root,
+        "download": bool(dataset.get("download", False)),
+        "preprocess": str(dataset.get("preprocess") or DEFAULT_PREPROCESS),
+    }
     train = load_dataset(dataset["name"], split="train", **common)
     test = load_dataset(dataset["name"], split=heldout_split, **common)
     if same_images(train, test):
@@ -280,7 +290,7 @@ def carve_heldout(data: DigitData, every: int = HELDOUT_EVERY) -> tuple[DigitDat
 
 def find_or_train(settings: EvalSettings, device: torch.device, tracking_uri: str) -> LoadedClassifier:
     """The classifier ``settings`` name, trained now if the cache has none, with its run in the store at ``tracking_uri``."""
-    train, test = load_splits(settings.dataset, settings.data_root, settings.heldout_split)
+    train, test = load_splits(settings.eval_dataset, settings.data_root, settings.heldout_split)
     client = make_client(tracking_uri)
     return get_classifier(train, test, settings.classifier, device, settings.classifier_path, (client, settings.experiment))
 

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ganbench.data import cache_root
+from ganbench.data import cache_root, dataset_label
 from ganbench.data.cache import cache_key, file_sha256
 from ganbench.data.preprocess import to_uint8
 from ganbench.errors import first_line
@@ -44,6 +44,7 @@ from ganbench.evaluate.features import (
 from ganbench.evaluate.metrics import (
     class_counts,
     classification_report,
+    report_metrics,
     confusion_matrix,
     fidelity_metrics,
     intra_fid,
@@ -51,6 +52,8 @@ from ganbench.evaluate.metrics import (
     modes_covered,
 )
 from ganbench.evaluate.neighbours import Memorization, NearestPairs, memorization_threshold, nearest_neighbours, neighbour_metrics
+from ganbench.evaluate.pixels import pixel_metrics
+from ganbench.evaluate.resize import ResizedGenerator
 from ganbench.evaluate.settings import EvalSettings
 from ganbench.models.sampling import generated_batches
 from ganbench.tracking.layout import BN_MODE_MEASURED
@@ -71,6 +74,7 @@ class Scores:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase, for the benchmark and the curious
     fid_by_n: dict[int, float] = field(default_factory=dict)  # eval.fid_inf: FID at each sample count of the 1/N fit
     pairs: NearestPairs | None = None  # the samples closest to a training image (the pair grid); not in the JSON
+    measured: dict[str, str] = field(default_factory=dict)  # measured.* tags only the scoring knows (resized_from)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(replace(self, pairs=None))
@@ -96,13 +100,14 @@ class Evaluator:
     def __init__(self, settings: EvalSettings, device: torch.device, tracking: tuple[Any, str] | None = None):
         self.settings, self.device = settings, device
         self.num_samples, self.batch_size, self.seed = settings.num_samples, settings.batch_size, settings.seed
-        self.dataset = settings.dataset_name
-        train, heldout = load_splits(settings.dataset, settings.data_root, settings.heldout_split)
+        self.dataset = dataset_label(settings.dataset)  # hoda+hoda_reader: its real features, reference row and tags apart
+        # At eval.image_size when set: generators of every size are then scored against the same images and classifier.
+        train, heldout = load_splits(settings.eval_dataset, settings.data_root, settings.heldout_split)
         self.splits = {"train": train, settings.heldout_split: heldout}
         if settings.reference_split in self.splits:
             self.reference = self.splits[settings.reference_split]
         else:
-            self.reference = load_splits(settings.dataset, settings.data_root, settings.reference_split)[1]
+            self.reference = load_splits(settings.eval_dataset, settings.data_root, settings.reference_split)[1]
         self.heldout = heldout
         self.image_size, self.num_classes = train.image_size, train.num_classes
         # load_splits keeps train and held-out apart; a config can still name one split for both.
@@ -146,6 +151,7 @@ class Evaluator:
         held_index = subset_index(len(heldout), settings.heldout_limit, self.seed + 1)
         self.cas_test_images, self.cas_test_labels = to_uint8(heldout.images[held_index]), heldout.labels[held_index]
         self._prepare_memorization()
+        self.pixels = pixel_metrics(settings, train, self.ref_images, self.cas_test_images, settings.heldout_split, device)
 
     def _prepare_memorization(self) -> None:
         """Training-image features (memorisation, MiFID) and the threshold set by held-out images' distances to them."""
@@ -229,6 +235,10 @@ class Evaluator:
             "memorization_quantile": str(self.settings.metrics.memorization_quantile),
             "memorization_threshold": f"{self.memo_threshold:.6g}",
             "fid_inf": self._fid_inf_counts(),
+            "image_size": str(self.image_size),
+            "resized_from": "none",  # score_generator's Scores.measured says when samples were mapped to image_size
+            "resize": "none",
+            **self.pixels.measured,
         }
         inception = next((s for s in self.spaces if s.name == "inception"), None)
         if inception is not None:
@@ -246,8 +256,9 @@ class Evaluator:
         histogram: bool,
         cas_train: str | tuple[Tensor, Tensor] | None,
         description: str,
+        parzen: bool = False,
     ) -> Scores:
-        """Score a stream of uint8 images: fidelity in every space, then label metrics and CAS as asked.
+        """Score a stream of uint8 images: fidelity in every space, pixel metrics, then label metrics and CAS as asked.
 
         ``cas_train``: None (no CAS), "samples" (train it on the scored images themselves, kept as uint8
         for that: 10,000 28x28 samples are 8 MB, far cheaper than generating them again) or (images, labels).
@@ -275,11 +286,15 @@ class Evaluator:
         clf_features = features["clf"]
         predicted = clf_features[real.layer_for["isc"]].argmax(1)
         scores = Scores(metrics, timings=timings)
-        metrics.update(self._neighbour_metrics(clf_features, torch.cat(kept), scores, lap))
+        images = torch.cat(kept)
+        metrics.update(self._neighbour_metrics(clf_features, images, scores, lap))
+        metrics.update(self.pixels.score(images, parzen))  # Parzen (eval.parzen) for generators only: see score_real
+        lap("pixel_metrics")
         if labelled:
             scores.report = classification_report(labels, predicted, self.num_classes)
             scores.confusion = confusion_matrix(labels, predicted, self.num_classes).tolist()
             metrics["gen_accuracy"] = scores.report["accuracy"]
+            metrics.update(report_metrics(scores.report))
             metrics["intra_fid_clf"], scores.intra_fid = intra_fid(clf_features[real.layer_for["fid"]], labels, real.class_stats)
             # Conditional: predicted classes against the requested ones (unconditional: mode_kl, against the real shares).
             metrics["label_kl"] = mode_kl(class_counts(predicted, self.num_classes), class_counts(labels, self.num_classes))
@@ -291,8 +306,8 @@ class Evaluator:
             metrics["mode_kl"] = mode_kl(counts, real_counts)
         lap("class_metrics")
         if cas_train is not None:
-            images, cas_labels = (torch.cat(kept), labels) if cas_train == "samples" else cas_train  # type: ignore[misc]
-            metrics["cas"] = self.cas(images, cas_labels)
+            cas_images, cas_labels = (images, labels) if cas_train == "samples" else cas_train  # type: ignore[misc]
+            metrics["cas"] = self.cas(cas_images, cas_labels)
             lap("cas")
         log.info("evaluation phases (s): %s", timings)
         return scores
@@ -321,14 +336,19 @@ class Evaluator:
             generator, s.bn_mode, steps=s.standing_steps, batch_size=self.batch_size, z_dim=z_dim, prior=prior,
             num_classes=self.num_classes, device=self.device, seed=self.seed,
         )  # fmt: skip
-        batches = generated_batches(sampler, self.num_samples, self.batch_size, z_dim, prior, self.num_classes, self.device, self.seed)
+        resized = None if s.image_size is None else ResizedGenerator(sampler, s.dataset_name, self.image_size, str(s.dataset.get("preprocess") or "mnist"))
+        batches = generated_batches(resized or sampler, self.num_samples, self.batch_size, z_dim, prior, self.num_classes, self.device, self.seed)
         cas = "samples" if conditional and self.settings.cas_enabled else None
-        return self.score(batches, self.num_samples, conditional, not conditional, cas, "evaluating samples")
+        scores = self.score(batches, self.num_samples, conditional, not conditional, cas, "evaluating samples", parzen=True)
+        if resized is not None:
+            scores.measured.update(resized.measured())
+        return scores
 
     def score_real(self) -> Scores:
         """The real-data reference: held-out images scored like samples (their true labels as requested labels).
 
-        Its CAS trains the same quick classifier on as many real reference images: the ceiling for ``cas``.
+        Its CAS trains the same quick classifier on as many real reference images: the ceiling for ``cas``. No Parzen
+        row: these "samples" are held-out images, the very images Parzen's test scores.
         """
         index = self._real_index()
         n = int(index.numel())

@@ -263,6 +263,17 @@ def classification_report(y_true: Tensor | np.ndarray, y_pred: Tensor | np.ndarr
     }
 
 
+def report_metrics(report: Mapping[str, Any]) -> dict[str, float]:
+    """The classification report as flat metrics: ``gen_macro_{precision,recall,f1}`` and ``gen_{precision,recall,f1}_<c>``.
+
+    ``gen_recall_<c>`` is the share of samples asked for class c that the classifier names c (per-class accuracy).
+    """
+    out = {f"gen_macro_{k}": float(v) for k, v in report["macro"].items()}
+    for row in report["per_class"]:
+        out.update({f"gen_{k}_{row['class']}": float(row[k]) for k in ("precision", "recall", "f1")})
+    return out
+
+
 def format_report(report: Mapping[str, Any]) -> str:
     """The report as a fixed-width table (the seed S3 layout: precision, recall, F1, support per class)."""
     lines = [f"{'class':>8} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}"]

@@ -31,10 +31,11 @@ _REFERENCE_RUNS: dict[tuple[str, str], str] = {}  # (store, key) -> run id, per 
 
 def reference_run(evaluator: Evaluator, client: Any, experiment: str) -> str:
     """The real-data reference run for this setting in this store: found, or computed and logged."""
-    measured = dict(evaluator.measured_on)
+    # Real images have no Parzen row (Evaluator.score_real): eval.parzen does not change this one either.
+    measured = {k: v for k, v in evaluator.measured_on.items() if not k.startswith("parzen")}
     # Real images are not sampled: the BatchNorm mode does not change this row (one reference row for every mode).
     measured[BN_MODE_MEASURED] = "none (real images)"
-    scoring = {k: v for k, v in evaluator.settings.scoring().items() if k not in ("bn_mode", "standing_steps")}
+    scoring = {k: v for k, v in evaluator.settings.scoring().items() if k not in ("bn_mode", "standing_steps") and not k.startswith("parzen")}
     key = cache_key(role="reference", measured=measured, eval=scoring)
     memo = (client.tracking_uri, key)
     if memo in _REFERENCE_RUNS:

@@ -85,6 +85,14 @@ def eval_config_problems(ev: Mapping[str, Any]) -> list[str]:
             p.append(f"eval.cas.batch_size={cas['batch_size']} exceeds eval.num_samples={ev['num_samples']}; lower it or disable eval.cas.enabled")
     int_at_least("classifier.epochs", 1)
     int_at_least("classifier.batch_size", 1)
+    int_at_least("image_size", 8, allow_null=True)
+    int_at_least("stroke_limit", 1, allow_null=True)
+    int_at_least("parzen_validation", 1)
+    if not isinstance(ev.get("parzen", False), bool):
+        p.append(f"eval.parzen={ev.get('parzen')!r} is invalid: it must be true or false")
+    sigmas = ev.get("parzen_sigmas", [1.0])
+    if not isinstance(sigmas, list) or not sigmas or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in sigmas):
+        p.append(f"eval.parzen_sigmas={sigmas!r} is invalid: it must be a non-empty list of numbers > 0 (e.g. numpy.logspace(-1, 0, 10))")
     return p
 
 
@@ -170,6 +178,11 @@ class EvalSettings:
     inception: InceptionSettings = field(default_factory=InceptionSettings)
     classifier: ClassifierSettings = field(default_factory=ClassifierSettings)
     classifier_path: str | None = None  # score with this classifier file instead of the cached one
+    image_size: int | None = None  # score at this size: real images and classifier of the dataset at it, samples mapped to it
+    stroke_limit: int | None = None  # stroke statistics on the first N samples and a seeded N of the FID's reference images (None: all)
+    parzen: bool = False  # the Parzen-window log-likelihood of the original GAN paper (ganbench.evaluate.parzen)
+    parzen_sigmas: tuple[float, ...] = (0.1, 0.1292, 0.1668, 0.2154, 0.2783, 0.3594, 0.4642, 0.5995, 0.7743, 1.0)
+    parzen_validation: int = 1000  # training images (seeded subset) the sigma is chosen on
     cas_enabled: bool = True
     cas: ClassifierSettings = field(default_factory=ClassifierSettings)  # CAS's quick classifier (seed: eval.seed)
     # What it runs on: the dataset section as a plain dict (name, image_size, download, ...), data.root,
@@ -238,6 +251,11 @@ class EvalSettings:
             ),
             classifier=ClassifierSettings.from_config(classifier),
             classifier_path=None if classifier.get("path") is None else str(classifier["path"]),
+            image_size=None if ev.get("image_size") is None else int(ev["image_size"]),
+            stroke_limit=ev.get("stroke_limit"),
+            parzen=bool(ev.get("parzen", False)),
+            parzen_sigmas=tuple(float(v) for v in ev.get("parzen_sigmas", cls.parzen_sigmas)),
+            parzen_validation=int(ev.get("parzen_validation", 1000)),
             cas_enabled=bool(cas.get("enabled", False)),
             cas=ClassifierSettings.from_config({**cas, "seed": seed}),
             **context,
@@ -254,6 +272,11 @@ class EvalSettings:
     @property
     def dataset_name(self) -> str:
         return str(self.dataset["name"])
+
+    @property
+    def eval_dataset(self) -> dict[str, Any]:
+        """The dataset section the real images and the classifier are loaded with: at ``eval.image_size`` when set."""
+        return {**self.dataset, "image_size": int(self.image_size or self.dataset["image_size"])}
 
     def scoring(self) -> dict[str, Any]:
         """The eval settings every number depends on: not when or whether it runs, what it scores, nor where it is logged."""

@@ -61,6 +61,7 @@ def _evaluate_generator(
     scores = evaluator.score_generator(generator, conditional, settings.noise_dim, settings.noise_name)
     # The per-evaluation cost only: classifier training and real features are paid once and cached.
     scores.metrics["eval_seconds"] = time.perf_counter() - started
+    measured.update(scores.measured)  # what only the scoring knew (the size samples were resized from)
     step = 0 if step is None else int(step)
     if evaluator.inception_skipped:
         logger.set_tags({INCEPTION_SKIPPED_TAG: evaluator.inception_skipped})

@@ -14,7 +14,7 @@ EVAL_METRICS = (
     "fid_inception", "kid_inception", "is_inception",
 )
 LOSS_METRICS = ("d_loss", "g_loss")  # shown when no run has evaluation metrics
-HIGHER_IS_BETTER = ("is_", "precision", "recall", "gen_accuracy", "cas", "modes_covered", "accuracy", "density", "coverage")
+HIGHER_IS_BETTER = ("is_", "precision", "recall", "gen_accuracy", "gen_macro", "cas", "modes_covered", "accuracy", "density", "coverage")
 # memorization: ~eval.memorization_quantile for a generator as far from its training set as fresh real images; lower is
 # less copying (a generator far from the data also scores low: read it beside fid/precision).
 LOWER_IS_BETTER = ("fid", "kid", "intra_fid", "mode_kl", "label_kl", "memorization", "mifid")
@@ -22,6 +22,8 @@ LOWER_IS_BETTER = ("fid", "kid", "intra_fid", "mode_kl", "label_kl", "memorizati
 
 def higher_is_better(metric: str) -> bool | None:
     """True / False for metrics ganbench knows; None when it has to assume (lower)."""
+    if metric == "parzen_ll":  # log-likelihood of held-out digits (parzen_ll_se and parzen_sigma are not scores)
+        return True
     if metric.startswith(LOWER_IS_BETTER):
         return False
     if metric.startswith(HIGHER_IS_BETTER):
