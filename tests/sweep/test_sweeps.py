@@ -80,7 +80,8 @@ def test_every_sweep_file_starts_with_one_command_and_composes_valid_jobs(name):
         jobs = BasicSweeper.split_arguments(parsed, None)[0]
         for job in jobs:
             validate.check(compose("config", overrides=[f"sweep={name}", *job, "seed=0"]))
-    expected = {"smoke": 4, "demo": 2, "seeds": 9, "stabilization": 21, "losses": 15, "noise_prior": 2}
+    expected = {"smoke": 4, "demo": 2, "seeds": 9, "stabilization": 21, "losses": 15, "noise_prior": 2,
+                "hoda_benchmark": 14, "reproduce": 9, "reproduce_full": 9}
     assert len(jobs) == expected[name]
 
 

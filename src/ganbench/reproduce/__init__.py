@@ -1,0 +1,1 @@
+"""The seed reproduction: its systems, claims and report."""
