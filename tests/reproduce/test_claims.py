@@ -45,11 +45,13 @@ def test_s3_macro_prf(recall, status):
 
 @pytest.mark.parametrize("recalls, status", [({4: 0.12, 9: 0.27}, c.REPRODUCED), ({4: 0.12, 2: 0.2}, c.NOT_REPRODUCED)])
 def test_s3_hard_digits_at_30_epochs(recalls, status):
-    assert check("s3.hard_digits", system(c.S3, {**per_class(recalls), "epoch": 30})).status == status
+    steps = [(int(30 * c.S3_REPORT_EPOCH_STEPS) + 1, 0.7)]
+    assert check("s3.hard_digits", system(c.S3, per_class(recalls), histories=[{"d_loss": steps}])).status == status
 
 
 def test_s3_hard_digits_before_30_epochs_is_not_checkable():
-    verdict = check("s3.hard_digits", system(c.S3, {**per_class({4: 0.1, 9: 0.2}), "epoch": 3}))
+    steps = [(round(3 * c.S3_REPORT_EPOCH_STEPS), 0.7)]
+    verdict = check("s3.hard_digits", system(c.S3, per_class({4: 0.1, 9: 0.2}), histories=[{"d_loss": steps}]))
     assert verdict.status == c.NOT_CHECKABLE and "3 of the claim's 30 epochs" in verdict.reason
 
 
@@ -107,16 +109,22 @@ def test_s0_acgan_234(three, status):
     assert check("s0.acgan_234", system(c.S0C, per_class({2: 0.9, 3: three, 4: 0.95}))).status == status
 
 
-def band_history(drift: float, epochs: int = 10, steps: int = 20) -> dict:
-    """A loss that oscillates +-0.5 around a mean that moves by ``drift`` per epoch after the first two."""
-    values = [(e * steps + i, 1.0 + drift * max(0, e - 2) + (0.5 if i % 2 else -0.5)) for e in range(epochs) for i in range(steps)]
-    return {"d_loss": values, "g_loss": values, "epoch": [((e + 1) * steps - 1, e + 1) for e in range(epochs)]}
+def band_history(drift: float, epochs: int = 8) -> dict:
+    """A loss that oscillates +-0.5 around a mean that moves by ``drift`` per report epoch after the first two."""
+    steps = c.REPORT_EPOCH_STEPS
+    values = [(e * steps + i + 1, 1.0 + drift * max(0, e - 2) + (0.5 if i % 2 else -0.5)) for e in range(epochs) for i in range(steps)]
+    return {"d_loss": values, "g_loss": values}
 
 
 @pytest.mark.parametrize("drift, status", [(0.0, c.REPRODUCED), (0.3, c.NOT_REPRODUCED)])
 def test_s1_loss_band(drift, status):
     runs = system(c.S1, {"d_loss": 1.0}, histories=[band_history(drift)])
     assert check("s1.loss_band", runs).status == status
+
+
+def test_s1_loss_band_needs_three_report_epochs():
+    runs = system(c.S1, {"d_loss": 1.0}, histories=[band_history(0.0, epochs=2)])
+    assert check("s1.loss_band", runs).status == c.NOT_CHECKABLE
 
 
 def test_settled_after_finds_the_first_stable_epoch():
