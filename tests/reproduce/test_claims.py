@@ -149,3 +149,8 @@ def test_a_system_without_runs_makes_its_claims_not_checkable():
     verdicts = c.evaluate({c.S3: system(c.S3, {"gen_accuracy": 0.99})})
     assert verdicts["s3.gen_accuracy"].status == c.REPRODUCED
     assert verdicts["s4.parzen"].status == c.NOT_CHECKABLE and c.S4 in verdicts["s4.parzen"].reason
+
+
+def test_a_system_whose_runs_diverged_says_so():
+    verdicts = c.evaluate({c.S4: SystemRuns(c.S4, (), ("seed 0: diverged (non-finite loss at step 1710)",))})
+    assert "diverged (non-finite loss at step 1710)" in verdicts["s4.parzen"].reason

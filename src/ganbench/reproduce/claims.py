@@ -57,7 +57,9 @@ def evaluate(systems: Mapping[str, SystemRuns]) -> dict[str, Verdict]:
     out = {}
     for key, c in CLAIMS.items():
         missing = [s for s in c.systems if not systems.get(s) or not systems[s].runs]
-        out[key] = Verdict(NOT_CHECKABLE, "–", f"no finished run of {', '.join(missing)}") if missing else c.check(systems)
+        why = [f"{s}: {'; '.join(systems[s].unfinished)}" for s in missing if systems.get(s) and systems[s].unfinished]
+        reason = f"no finished run of {', '.join(missing)}" + (f" ({'; '.join(why)})" if why else "")
+        out[key] = Verdict(NOT_CHECKABLE, "–", reason) if missing else c.check(systems)
     return out
 
 

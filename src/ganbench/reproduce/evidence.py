@@ -27,6 +27,7 @@ class SystemRuns:
 
     preset: str
     runs: tuple[SeedRun, ...] = ()
+    unfinished: tuple[str, ...] = ()  # "seed 0: diverged (non-finite loss at step 1710)" for each run that did not finish
 
     def values(self, metric: str) -> list[float]:
         """``metric``'s final value in every run that logged a finite one."""

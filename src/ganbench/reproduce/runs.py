@@ -37,7 +37,9 @@ def load(client: Any, experiment: str, parent: str = "latest") -> Reproduction:
     systems, firsts = {}, {}
     for preset, runs in by_preset.items():
         finished = [r for r in runs if r.status == "FINISHED"]
-        systems[preset] = SystemRuns(preset, tuple(seed_run(client, r) for r in finished))
+        unfinished = tuple(f"seed {r.seed}: {'diverged' if r.diverged else r.status.lower()}" + (f" ({r.error})" if r.error else "")
+                           for r in runs if r.status != "FINISHED")
+        systems[preset] = SystemRuns(preset, tuple(seed_run(client, r) for r in finished), unfinished)
         if finished:
             firsts[preset] = finished[0].run_id
     grids = sample_grids(client, firsts.values())
