@@ -226,7 +226,8 @@ def s1_loss_band(systems: Mapping[str, SystemRuns]) -> Verdict:
         if len(ends) < 3:
             return Verdict(NOT_CHECKABLE, "–", f"needs at least 3 of the report's epochs ({3 * REPORT_EPOCH_STEPS} steps), has {last}")
         found.append((run.seed, *(settled_after(epoch_means(run.histories[m], ends)) for m in ("d_loss", "g_loss"))))
-    ours = "; ".join(f"seed {seed}: D settled from epoch {d}, G from {g}" for seed, d, g in found)
+    when = lambda k: "never" if k is None else f"epoch {k}"  # noqa: E731
+    ours = "; ".join(f"seed {seed}: D settled {when(d)}, G {when(g)}" for seed, d, g in found)
     if all(d is not None and g is not None and max(d, g) <= SETTLE_BY for _, d, g in found):
         return Verdict(REPRODUCED, ours, f"both losses stay in a band from epoch {SETTLE_BY} or earlier")
     return Verdict(NOT_REPRODUCED, ours, f"a loss still drifts after epoch {SETTLE_BY} (or never settles)")
