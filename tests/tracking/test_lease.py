@@ -15,6 +15,16 @@ def dead_pid() -> str:
     return subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
 
 
+def wait_for(condition, seconds: float) -> bool:
+    """Poll ``condition`` until it holds or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
 def test_dead_reason_for_a_gone_process_an_expired_lease_and_a_live_run():
     now = time.time()
     assert "is gone" in dead_reason({layout.LEASE_HOST_TAG: HOST, layout.LEASE_PID_TAG: dead_pid(), layout.LEASE_UNTIL_TAG: f"{now + 100:.0f}"}, now)
@@ -32,15 +42,14 @@ def test_the_reaper_kills_only_runs_whose_process_is_gone_and_a_heartbeat_extend
                                         layout.LEASE_UNTIL_TAG: f"{time.time() + 600:.0f}"}).info.run_id
     alive = client.create_run(exp).info.run_id
     unknown = client.create_run(exp).info.run_id  # no lease tags
-    with Heartbeat(client, alive, seconds=0.6):
-        time.sleep(0.5)
+    # A 3 s lease beats every second: long enough that a loaded CI machine cannot let it lapse mid-test.
+    with Heartbeat(client, alive, seconds=3.0):
         first = float(client.get_run(alive).data.tags[layout.LEASE_UNTIL_TAG])
-        time.sleep(0.5)
-        assert float(client.get_run(alive).data.tags[layout.LEASE_UNTIL_TAG]) >= first  # refreshed
+        assert wait_for(lambda: float(client.get_run(alive).data.tags[layout.LEASE_UNTIL_TAG]) > first, 10)  # refreshed
         assert reap_dead_runs(client, [exp]) == [gone]
     killed = client.get_run(gone)
     assert killed.info.status == "KILLED" and "is gone" in killed.data.tags["killed"]
     assert client.get_run(alive).info.status == "RUNNING" and client.get_run(unknown).info.status == "RUNNING"
     # The heartbeat stopped: once the lease runs out the run counts as dead, even with its pid alive (pids are reused).
-    assert set(reap_dead_runs(client, [exp], now=time.time() + 5)) == {alive}
+    assert set(reap_dead_runs(client, [exp], now=time.time() + 10)) == {alive}
     assert "lease ran out" in client.get_run(alive).data.tags["killed"]

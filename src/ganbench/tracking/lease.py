@@ -33,7 +33,8 @@ def lease_seconds() -> float:
 
 
 def lease_tags(until: float) -> dict[str, str]:
-    return {layout.LEASE_HOST_TAG: HOST, layout.LEASE_PID_TAG: str(os.getpid()), layout.LEASE_UNTIL_TAG: f"{until:.0f}"}
+    # Tenths of a second: a whole-second stamp could round a short lease down into the past.
+    return {layout.LEASE_HOST_TAG: HOST, layout.LEASE_PID_TAG: str(os.getpid()), layout.LEASE_UNTIL_TAG: f"{until:.1f}"}
 
 
 class Heartbeat:
