@@ -32,6 +32,8 @@ def compose_cfg(*overrides: str):
         ("optim.name=sgd optim.momentum_final=1.5", "optim.momentum_final=1.5 is invalid: it must be a number in [0, 1)"),
         ("train.lr_schedule.name=exponential train.lr_schedule.gamma=2", "train.lr_schedule.gamma=2 is invalid"),
         ("optim.betas=[0.5,1.5]", "optim.betas=[0.5, 1.5] is invalid"),
+        ("model.init=pylearn2", "model.init=pylearn2 needs model.init_range.generator: a weight range > 0"),
+        ("model=seed_s4_gan model.init_range.discriminator=0", "model.init=pylearn2 needs model.init_range.discriminator"),
     ],
 )
 def test_invalid_values_are_named_with_what_to_do(override, message):

@@ -124,6 +124,11 @@ def config_problems(cfg: DictConfig) -> list[str]:
     init = cfg.model.get("init")
     if init is not None and init not in INITS:
         p.append(f"model.init={init!r} is invalid: choose null (PyTorch's defaults), {' or '.join(INITS)}")
+    if init == "pylearn2":
+        ranges = cfg.model.get("init_range") or {}
+        for net in ("generator", "discriminator"):
+            if not isinstance(ranges.get(net), (int, float)) or ranges.get(net) <= 0:
+                p.append(f"model.init=pylearn2 needs model.init_range.{net}: a weight range > 0, e.g. 0.05")
     if t.d_update == "separate" and not trick_problems and cfg.loss.name in LOSSES:  # the tricks' terms can be built
         p += separate_update_problems(cfg, tricks)
     if not p:

@@ -253,11 +253,22 @@ def test_keras_init_draws_embeddings_within_0_05_and_keeps_a_models_own_bn_momen
     assert all(m.momentum == pytest.approx(0.01) and m.eps == 1e-3 for m in generator.modules() if isinstance(m, nn.BatchNorm2d))
 
 
+def test_the_original_gan_starts_as_its_paper_code_uniform_weights_in_each_nets_range_and_zero_biases():
+    generator, discriminator = nets_of("model=seed_s4_gan")
+    for net, irange in ((generator, 0.05), (discriminator, 0.005)):
+        linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+        assert linears and all(torch.all(m.bias == 0) for m in linears)
+        # Uniform on (-irange, irange): bounded and filling the range (a normal would not stop at it) ...
+        w = torch.cat([m.weight.flatten() for m in linears]).abs()
+        assert w.max().item() <= irange and w.max().item() > 0.999 * irange
+        assert w.mean().item() == pytest.approx(irange / 2, rel=0.01)  # ... and E|U(-a, a)| = a / 2
+
+
 def test_the_keras_seeds_start_keras_style_and_the_pytorch_ones_do_not():
     inits = {name: compose_cfg(f"model={name}").model.get("init") for name in
              ("seed_s0a_dcgan", "seed_s0c_acgan", "seed_s0d_wgan", "seed_s1_cgan", "seed_s3_cgan", "seed_s2_dcgan", "seed_s4_gan")}
     assert inits == {"seed_s0a_dcgan": "keras", "seed_s0c_acgan": "keras", "seed_s0d_wgan": "keras", "seed_s1_cgan": "keras",
-                     "seed_s3_cgan": "keras", "seed_s2_dcgan": "dcgan", "seed_s4_gan": None}
+                     "seed_s3_cgan": "keras", "seed_s2_dcgan": "dcgan", "seed_s4_gan": "pylearn2"}
     # model.init=null leaves PyTorch's defaults: a Linear's weights then stay within 1/sqrt(fan_in), not Glorot's bound.
     _, keras_d = nets_of("model=seed_s1_cgan")
     _, torch_d = nets_of("model=seed_s1_cgan", "model.init=null")

@@ -1,4 +1,5 @@
-"""How a model's weights start (``model.init``): the classes' PyTorch defaults (null), ``dcgan`` or ``keras``."""
+"""How a model's weights start (``model.init``): the classes' PyTorch defaults (null), ``dcgan``, ``keras`` or
+``pylearn2`` (the original GAN's code: uniform weights in a per-net range, ``model.init_range``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from torch import nn
 
 from ganbench.models.conditioning import ConditionalBatchNorm2d
 
-INITS = ("dcgan", "keras")  # model.init's choices besides null (PyTorch's defaults)
+INITS = ("dcgan", "keras", "pylearn2")  # model.init's choices besides null (PyTorch's defaults)
 KERAS_BN_EPS = 1e-3
 KERAS_BN_MOMENTUM = 0.01  # Keras' momentum=0.99 in PyTorch's convention, where momentum weighs the new batch
 
@@ -47,11 +48,27 @@ def keras_init(module: nn.Module, bn_momentum: float | None = None) -> None:
                 m.momentum = bn_momentum
 
 
-def init_weights(net: nn.Module, init: str | None, net_cfg: Mapping[str, Any]) -> None:
-    """Initialise ``net`` (G or D, built from ``net_cfg``) as ``model.init`` asks; null keeps the classes' own."""
+def pylearn2_init(module: nn.Module, irange: float) -> None:
+    """Pylearn2's ``irange``: every linear/conv weight ~ U(-irange, irange), biases zero (goodfeli/adversarial)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.uniform_(m.weight, -irange, irange)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+def init_weights(net: nn.Module, init: str | None, net_cfg: Mapping[str, Any], irange: float | None = None) -> None:
+    """Initialise ``net`` (G or D, built from ``net_cfg``) as ``model.init`` asks; null keeps the classes' own.
+
+    ``irange`` is the net's entry of ``model.init_range``, which ``pylearn2`` needs.
+    """
     if init is None:
         return
-    if init == "dcgan":
+    if init == "pylearn2":
+        if irange is None or irange <= 0:
+            raise ValueError("model.init=pylearn2 needs model.init_range.generator and .discriminator (> 0)")
+        pylearn2_init(net, irange)
+    elif init == "dcgan":
         dcgan_init(net)
     elif init == "keras":
         # Keras' BatchNorm momentum, unless the net's config sets its own (seed S1's Keras 0.8 is bn_momentum: 0.2).
