@@ -26,7 +26,7 @@ from ganbench.evaluate.classifier import (
     same_images,
     save_classifier,
 )
-from ganbench.evaluate.classifier_net import DigitClassifier, augment
+from ganbench.evaluate.classifier_net import DigitClassifier, LeNetClassifier, augment
 from ganbench.evaluate.features import CLASSIFIER_EXTRACTOR, UInt8Images, create_extractor
 from ganbench.evaluate.metrics import feature_statistics, frechet_distance
 from ganbench.evaluate.settings import ClassifierSettings
@@ -123,6 +123,28 @@ def test_quick_classifier_learns_hoda_and_is_cached(quick_classifier, hoda):
     assert quick_classifier.path.parent.name == "classifiers" and quick_classifier.path.is_file()
     again = get_classifier(train, test, ClassifierSettings(**{**quick_classifier.meta["settings"]}))
     assert again.sha256 == quick_classifier.sha256 and again.path == quick_classifier.path
+
+
+def test_the_architecture_joins_the_key_only_when_it_is_not_the_default(hoda):
+    train, _ = hoda
+    base = classifier_key(train, ClassifierSettings())
+    assert base == classifier_key(train, ClassifierSettings(arch="digit"))  # the cached auxiliary classifiers stay valid
+    assert base != classifier_key(train, ClassifierSettings(arch="lenet"))
+
+
+@pytest.mark.slow
+def test_a_lenet_second_opinion_learns_hoda_shares_no_layout_with_the_auxiliary_net_and_round_trips(hoda, cache_dir):
+    train, test = hoda
+    settings = ClassifierSettings(arch="lenet", seed=1, epochs=1, train_limit=4000, batch_size=64)
+    loaded = get_classifier(train, test, settings)
+    assert isinstance(loaded.model, LeNetClassifier) and loaded.test_accuracy > 0.85
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in loaded.model.modules())
+    module.forget_loaded()
+    again = get_classifier(train, test, settings)  # from the file: the architecture is rebuilt from what it saved
+    assert isinstance(again.model, LeNetClassifier) and again.sha256 == loaded.sha256
+    batch = to_unit(to_uint8(test.images[:8]))
+    features, logits = again.model.features_and_logits(batch)
+    assert features.shape == (8, 500) and torch.equal(logits.argmax(1), loaded.model(batch).argmax(1))
 
 
 @pytest.mark.slow

@@ -68,11 +68,12 @@ def test_the_new_metric_settings_are_read_and_each_problem_is_one_line(compose_c
     m = settings.metrics
     assert (m.density_neighborhood, m.memorization_quantile, m.mifid_cosine_eps, m.fid_inf) == (5, 0.1, 0.1, False)
     bad = ("eval.bn_mode=train", "eval.memorization_quantile=1", "eval.density_neighborhood=0", "eval.mifid_cosine_eps=0",
-           "eval.fid_inf=true", "eval.fid_inf_min_samples=20000", "eval.memorization_train_limit=1", "eval.standing_steps=0")
+           "eval.fid_inf=true", "eval.fid_inf_min_samples=20000", "eval.memorization_train_limit=1", "eval.standing_steps=0",
+           "eval.classifier.arch=resnet")
     with pytest.raises(ConfigError) as info:
         EvalSettings.from_config(compose_cfg(*bad))
     lines = str(info.value).splitlines()
-    assert len(lines) == 7, lines  # fid_inf=true itself is fine: its min_samples line is the problem
-    for key in ("bn_mode", "memorization_quantile", "density_neighborhood", "mifid_cosine_eps", "fid_inf_min_samples", "memorization_train_limit", "standing_steps"):
+    assert len(lines) == 8, lines  # fid_inf=true itself is fine: its min_samples line is the problem
+    for key in ("bn_mode", "memorization_quantile", "density_neighborhood", "mifid_cosine_eps", "fid_inf_min_samples", "memorization_train_limit", "standing_steps", "classifier.arch"):
         assert sum(f"eval.{key}=" in line for line in lines) == 1, key
     assert EvalSettings.from_config(compose_cfg("eval.bn_mode=standing", "eval.fid_inf=true")).metrics.fid_inf is True

@@ -26,7 +26,7 @@ from ganbench.data import DEFAULT_PREPROCESS, DigitData, cache_root, load_datase
 from ganbench.data.cache import cache_key, file_sha256
 from ganbench.device import resolve_device, set_threads
 from ganbench.errors import EXIT_USAGE, UserError, first_line, print_error
-from ganbench.evaluate.classifier_net import DigitClassifier, accuracy, train_classifier
+from ganbench.evaluate.classifier_net import DigitClassifier, LeNetClassifier, accuracy, classifier_from_arch, train_classifier
 from ganbench.evaluate.errors import ClassifierError
 from ganbench.evaluate.settings import ClassifierSettings, EvalSettings
 from ganbench.files import atomic_save_torch
@@ -50,7 +50,7 @@ RETRAIN = f"delete it and retrain with `python -m {PROG} dataset=<name>`"
 class LoadedClassifier:
     """A classifier read from its file, with what it was trained on."""
 
-    model: DigitClassifier
+    model: DigitClassifier | LeNetClassifier
     path: Path
     sha256: str
     meta: dict[str, Any]
@@ -60,7 +60,7 @@ class LoadedClassifier:
         return float(self.meta.get("test_accuracy", float("nan")))
 
 
-def save_classifier(path: str | os.PathLike, model: DigitClassifier, meta: Mapping[str, Any]) -> Path:
+def save_classifier(path: str | os.PathLike, model: DigitClassifier | LeNetClassifier, meta: Mapping[str, Any]) -> Path:
     """Write the weights, architecture and metadata atomically (temp file + rename)."""
     path = Path(path)
     payload = {
@@ -95,7 +95,7 @@ def load_classifier(path: str | os.PathLike, map_location: str | torch.device = 
     if payload.get("version") != VERSION:
         raise ClassifierError(f"{path} is classifier format version {payload.get('version')}, this ganbench reads {VERSION}; {RETRAIN}")
     try:
-        model = DigitClassifier(**payload["arch"])
+        model = classifier_from_arch(payload["arch"])
         model.load_state_dict(payload["state_dict"])
     except Exception as exc:
         raise ClassifierError(f"{path} holds weights that do not fit its architecture ({_reason(exc)}); {RETRAIN}") from None
@@ -115,7 +115,8 @@ def classifier_key(train: DigitData, settings: ClassifierSettings) -> str:
         image_size=train.image_size,
         files=[f["sha256"] for f in train.files],
         num_images=len(train),  # a carved split (carve_heldout) reads the same files as the whole one
-        settings=asdict(settings),
+        # The architecture joins the key only when it is not the default, whose cached classifiers predate the choice.
+        settings={k: v for k, v in asdict(settings).items() if k != "arch" or v != "digit"},
         # Other preprocessing, other images: its own classifier. Left out for the default, whose cached classifiers predate the choice.
         **({} if train.preprocess == DEFAULT_PREPROCESS else {"preprocessing": train.preprocess}),
     )

@@ -1,4 +1,8 @@
-"""The auxiliary digit classifier's network and its training loop (also used for CAS's quick classifiers)."""
+"""The auxiliary digit classifier's networks and their training loop (also used for CAS's quick classifiers).
+
+Two architectures (``eval.classifier.arch``): ``digit``, the auxiliary classifier every metric uses, and
+``lenet``, a LeNet-5-style net with no BatchNorm, as a second, independent opinion on generated digits.
+"""
 
 from __future__ import annotations
 
@@ -58,6 +62,53 @@ class DigitClassifier(nn.Module):
         return self.head(self.body(x))
 
 
+class LeNetClassifier(nn.Module):
+    """LeNet-5 style (LeCun et al. 1998, the widths of Caffe's MNIST example): two unpadded 5x5 conv + max-pool
+    stages, a 500-unit layer (its feature space) and a linear head; ReLU, dropout, no BatchNorm.
+
+    Shares no layer layout with ``DigitClassifier``, so that an accuracy both agree on is not an artefact of one net.
+    """
+
+    def __init__(self, image_size: int = 28, num_classes: int = 10, feature_dim: int = 500, dropout: float = 0.3):
+        super().__init__()
+        side = ((image_size - 4) // 2 - 4) // 2
+        if side < 1:
+            raise ValueError(f"image_size {image_size} is too small for LeNet's two 5x5 convs and poolings (need >= 16)")
+        self.arch = {"kind": "lenet", "image_size": image_size, "num_classes": num_classes, "feature_dim": feature_dim, "dropout": dropout}
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 20, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(20, 50, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(50 * side * side, feature_dim), nn.ReLU(inplace=True),
+        )  # fmt: skip
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(feature_dim, num_classes))
+
+    num_classes = DigitClassifier.num_classes
+    features = DigitClassifier.features
+    features_and_logits = DigitClassifier.features_and_logits
+    forward = DigitClassifier.forward
+
+
+ARCHS = ("digit", "lenet")  # eval.classifier.arch's choices
+
+
+def build_classifier(image_size: int, num_classes: int, settings: ClassifierSettings) -> DigitClassifier | LeNetClassifier:
+    """A fresh, untrained classifier of ``settings.arch`` (the caller seeds torch first)."""
+    if settings.arch == "lenet":
+        return LeNetClassifier(image_size, num_classes, dropout=settings.dropout)
+    if settings.arch != "digit":
+        raise ValueError(f"eval.classifier.arch={settings.arch!r} is invalid: choose {' or '.join(ARCHS)}")
+    return DigitClassifier(image_size, num_classes, settings.width, settings.feature_dim, settings.dropout)
+
+
+def classifier_from_arch(arch: dict) -> DigitClassifier | LeNetClassifier:
+    """The network a saved ``arch`` dict describes (files without ``kind`` predate LeNet: digit)."""
+    arch = dict(arch)
+    kind = arch.pop("kind", "digit")
+    if kind not in ARCHS:
+        raise ValueError(f"unknown classifier architecture {kind!r}")
+    return LeNetClassifier(**arch) if kind == "lenet" else DigitClassifier(**arch)
+
+
 def augment(images: Tensor, settings: ClassifierSettings, generator: torch.Generator) -> Tensor:
     """Random small rotations, rescalings and shifts, one affine warp per image (background stays -1)."""
     n, size = images.size(0), images.size(-1)
@@ -78,13 +129,13 @@ BatchSource = Callable[[int], Iterable[tuple[Tensor, Tensor]]]
 
 
 def fit(
-    model: DigitClassifier,
+    model: nn.Module,
     batches: BatchSource,
     steps_per_epoch: int,
     settings: ClassifierSettings,
     device: torch.device | str = "cpu",
     description: str = "classifier",
-) -> DigitClassifier:
+) -> nn.Module:
     """Train ``model`` for ``settings.epochs`` (or ``min_steps``) on ``batches(epoch)`` (float images in [-1, 1], labels).
 
     AdamW with a one-cycle schedule: the fastest route we found to >99.3% on Hoda in a few CPU minutes.
@@ -137,7 +188,7 @@ def train_classifier(
     if images.size(0) < settings.batch_size:
         raise ValueError(f"{images.size(0)} training images are fewer than one batch of {settings.batch_size}")
     torch.manual_seed(settings.seed)
-    model = DigitClassifier(images.size(-1), num_classes, settings.width, settings.feature_dim, settings.dropout)
+    model = build_classifier(images.size(-1), num_classes, settings)
     source = shuffled_batches(images, labels, settings.batch_size, settings.seed)
     return fit(model, source, images.size(0) // settings.batch_size, settings, device, description)
 

@@ -85,6 +85,9 @@ def eval_config_problems(ev: Mapping[str, Any]) -> list[str]:
             p.append(f"eval.cas.batch_size={cas['batch_size']} exceeds eval.num_samples={ev['num_samples']}; lower it or disable eval.cas.enabled")
     int_at_least("classifier.epochs", 1)
     int_at_least("classifier.batch_size", 1)
+    arch = ev.get("classifier", {}).get("arch", "digit")
+    if arch not in ("digit", "lenet"):  # classifier_net.ARCHS (which imports this module)
+        p.append(f"eval.classifier.arch={arch!r} is invalid: choose digit or lenet")
     int_at_least("image_size", 8, allow_null=True)
     int_at_least("stroke_limit", 1, allow_null=True)
     int_at_least("parzen_validation", 1)
@@ -100,6 +103,7 @@ def eval_config_problems(ev: Mapping[str, Any]) -> list[str]:
 class ClassifierSettings:
     """How a classifier is built and trained; every field is part of its cache key."""
 
+    arch: str = "digit"  # digit (the auxiliary classifier's net) or lenet (LeNet-5 style: the second opinion)
     epochs: int = 6
     min_steps: int = 0  # train at least this many steps, adding epochs on small datasets (sign_digits: ~13 steps an epoch)
     batch_size: int = 128
