@@ -64,6 +64,7 @@ def test_report_only_writes_the_table_with_verdicts(mlflow_uri: str, tmp_path: P
     md = (tmp_path / "REPRODUCTION.md").read_text()
     row = next(line for line in md.splitlines() if "normal prior works better" in line)
     assert "**reproduced**" in row and "10.5" in row and "31.5" in row
+    assert "| 2,000 updates, 4.3% of the report's |" in row  # every verdict stands beside the budget behind it
     assert "2,000 generator updates, 4.3% of the report's 46,875" in md
     assert "not run yet" in md  # the systems without runs say so
     html = (tmp_path / "reproduction.html").read_text()

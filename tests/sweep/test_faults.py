@@ -25,7 +25,7 @@ from ganbench.report import main as report_main
 pytestmark = pytest.mark.slow
 
 GRID = ("model=dcgan,cgan_conv", "seed=0,1")
-SMALL = ("data.limit=1536", "train.batch_size=64", "train.epochs=3", "train.checkpoint_every=4", "eval.enabled=false")
+SMALL = ("data.limit=1536", "train.batch_size=64", "train.epochs=2", "train.checkpoint_every=8", "eval.enabled=false")
 JOBLIB = ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
 
 

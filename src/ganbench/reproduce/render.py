@@ -26,6 +26,7 @@ class SystemView:
 
     system: System
     budget: str
+    share: str  # the budget in a few words, for the summary table: "3,000 updates, 20% of the report's"
     seeds: str
     claims: list[tuple[str, str, str, Verdict]] = field(default_factory=list)  # (key, text, reported, verdict)
     grid: str | None = None  # data: URI
@@ -42,6 +43,16 @@ def budget_text(system: System, steps: set[str]) -> str:
     return f"{ours} generator updates; the report: {system.report_length}"
 
 
+def budget_share(system: System, steps: set[str]) -> str:
+    """The summary table's budget cell: our longest run's updates and their share of the report's."""
+    if not steps:
+        return "not run"
+    most = max(float(s) for s in steps)
+    if not system.report_updates:
+        return f"{int(most):,} updates"
+    return f"{int(most):,} updates, {100 * most / system.report_updates:.2g}% of the report's"
+
+
 def views(rep: Reproduction, verdicts: dict[str, Verdict]) -> list[SystemView]:
     out = []
     for system in SYSTEMS:
@@ -49,7 +60,7 @@ def views(rep: Reproduction, verdicts: dict[str, Verdict]) -> list[SystemView]:
         finished = [r for r in runs if r.status == "FINISHED"]
         steps = {r.params.get("train.total_steps", "") for r in runs} - {""}
         seeds = f"{len(finished)} finished of {len(runs)} run(s)" + (f" (seeds {', '.join(r.seed for r in finished)})" if finished else "")
-        view = SystemView(system, budget_text(system, steps), seeds)
+        view = SystemView(system, budget_text(system, steps), budget_share(system, steps), seeds)
         view.claims = [(k, c.text, c.reported, verdicts[k]) for k, c in CLAIMS.items() if c.systems[0] == system.preset]
         png = rep.grids.get(system.preset)
         view.grid = data_uri(png) if png else None
@@ -87,15 +98,16 @@ def markdown(rep: Reproduction, verdicts: dict[str, Verdict], command: str) -> s
         "Every figure is the mean ± 95% t half-width over the seeds that finished (n). Comparisons between systems use",
         "Welch's t-test at 0.05. Where each metric was measured (samples, reference split, classifier): the `measured.*`",
         "tags of each run; the S0 systems are all scored at 28 px by one Sign Digits classifier (`eval.image_size=28`).",
-        "The HTML version (`reproduction.html`) has each system's final sample grid.",
+        "The HTML version (`reproduction.html`) has each system's final sample grid. A verdict holds at the budget beside",
+        "it: a claim a report made after far more updates is judged on a short run here, and its section says how short.",
         "",
-        "| system | claim | report | ours | verdict | why |",
-        "|---|---|---|---|---|---|",
+        "| system | claim | report | ours | budget | verdict | why |",
+        "|---|---|---|---|---|---|---|",
     ]
     all_views = views(rep, verdicts)
     for view in all_views:
         for _key, text, reported, v in view.claims:
-            lines.append(f"| {view.system.title} | {cell(text)} | {cell(reported)} | {cell(v.ours)} | **{v.status}** | {cell(v.reason)} |")
+            lines.append(f"| {view.system.title} | {cell(text)} | {cell(reported)} | {cell(v.ours)} | {view.share} | **{v.status}** | {cell(v.reason)} |")
     for view in all_views:
         s = view.system
         lines += ["", f"## {s.title} (`{s.preset}`)", "",
