@@ -30,7 +30,7 @@ def test_the_demo_records_mlflow_objects_a_leaderboard_and_digits_on_demand(tmp_
     assert exp.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI opens on the runs
     training = [r for r in client.search_runs([exp.experiment_id]) if "role" not in r.data.tags]
     assert sorted((r.data.tags["model"], r.data.tags["seed"]) for r in training) == [
-        ("acgan", "0"), ("acgan", "1"), ("cgan_conv", "0"), ("cgan_conv", "1")]
+        ("acgan", "0"), ("acgan", "1"), ("cgan_projection", "0"), ("cgan_projection", "1")]
     for run in training:
         (dataset,) = [d.dataset for d in run.inputs.dataset_inputs]
         assert dataset.name == "hoda-train" and dataset.digest
@@ -41,7 +41,7 @@ def test_the_demo_records_mlflow_objects_a_leaderboard_and_digits_on_demand(tmp_
         digits = model(torch.randn(3, 100), torch.tensor([7, 7, 7]))
     assert digits.shape == (3, 1, 28, 28)
     rows = list(csv.DictReader((tmp_path / "report" / "leaderboard.csv").open()))
-    assert sorted(r["model"] for r in rows if r["model"]) == ["acgan", "cgan_conv"]
+    assert sorted(r["model"] for r in rows if r["model"]) == ["acgan", "cgan_projection"]
 
     out = tmp_path / "sevens.png"
     assert run_cli(sample_main, "run_id=best", "parent=latest", "metric=gen_accuracy", "label=7", "n=10", f"out={out}",

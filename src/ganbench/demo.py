@@ -1,6 +1,6 @@
 """``make demo`` / ``python -m ganbench.demo``: the whole product, with digits a person can read, in under 10 minutes.
 
-1. the ``demo`` grid (``sweeps/demo.yaml``: ACGAN vs seed S3's conditional GAN x 2 seeds on Hoda, 1,500
+1. the ``demo`` grid (``sweeps/demo.yaml``: the fast_hoda projection GAN vs ACGAN x 2 seeds on Hoda, 1,500
    generator steps each) as one multirun: one MLflow parent run, four child runs with their samples,
    losses, generator models and evaluation;
 2. the leaderboard of that sweep (``ganbench.report``), logged to its parent run;
