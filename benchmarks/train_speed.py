@@ -134,13 +134,13 @@ def step_flops(cfg, batch: int) -> int:
     return counter.get_total_flops()
 
 
-def step_rate(cfg, images: torch.Tensor, labels: torch.Tensor, batch: int, steps: int) -> float:
+def step_rate(cfg, images: torch.Tensor, labels: torch.Tensor, batch: int, steps: int, warmup: int = 3) -> float:
     """Generator steps per second of GANStep alone (no hooks) after a warm-up."""
     torch.manual_seed(0)
     built = build(TrainSettings.from_config(cfg, "bench"), 10, torch.device("cpu"), total_steps=steps)
     if cfg.train.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
-    for i in range(3):  # warm-up (and compilation when train.compile=true)
+    for i in range(warmup):  # warm-up (and compilation when train.compile=true)
         built.step.discriminator_step(images[:batch], labels[:batch])
         built.step.generator_step(batch, torch.device("cpu"))
     start = time.perf_counter()
@@ -152,12 +152,48 @@ def step_rate(cfg, images: torch.Tensor, labels: torch.Tensor, batch: int, steps
     return steps / (time.perf_counter() - start)
 
 
+SEED_PRESETS = ("seed_s0a_dcgan_sign", "seed_s0b_dcgan_sign_stable", "seed_s0c_acgan_sign", "seed_s0d_wgan_sign",
+                "seed_s1_cgan_mnist", "seed_s2_dcgan_mnist_normal", "seed_s3_cgan_hoda", "seed_s4_gan_mnist")
+
+
+def preset_speeds(peak: float, seconds: float = 6.0) -> dict[str, float]:
+    """Images/s and FLOP share of the matmul peak of every seed preset's step at its own batch and image size.
+
+    Random images in [-1, 1] of the preset's size (a step's cost does not depend on the pixels); one D update
+    and one G update per step, whatever the preset's d_steps, for both the count and the clock. Each preset is
+    timed for about ``seconds`` after one warm-up step, with PyTorch's default memory format and with channels_last.
+    """
+    figures: dict[str, float] = {}
+    for name in SEED_PRESETS:
+        for fmt, extra in (("", []), ("_channels_last", ["train.channels_last=true"])):
+            cfg = compose_cfg(f"experiment={name}", *extra)
+            batch, size = int(cfg.train.batch_size), int(cfg.dataset.image_size)
+            images = torch.rand(batch * 2, 1, size, size) * 2 - 1
+            labels = torch.randint(0, 10, (batch * 2,))
+            once = 1 / step_rate(cfg, images, labels, batch, steps=1, warmup=1)
+            rate = step_rate(cfg, images, labels, batch, steps=max(2, min(100, round(seconds / once))), warmup=1)
+            short = name.removeprefix("seed_")
+            figures[f"{short}{fmt}_images_per_s"] = rate * batch
+            if not fmt:
+                figures[f"{short}_step_gflops"] = step_flops(cfg, batch) / 1e9
+            figures[f"{short}{fmt}_flops_fraction_of_peak"] = step_flops(cfg, batch) * rate / peak
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke test of the script)")
     parser.add_argument("--rounds", type=int, default=5, help="counted interleaved rounds of bare vs ganbench")
     parser.add_argument("--only-overhead", action="store_true", help="only part 1: ganbench vs the bare and example loops")
+    parser.add_argument("--only-presets", action="store_true", help="only part 5: every seed preset's images/s and FLOP share")
     args = parser.parse_args()
+    if args.only_presets:
+        peak = matmul_peak_flops()
+        print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+              f"matmul peak {peak / 1e9:.1f} GFLOP/s")
+        for name, value in preset_speeds(peak).items():
+            print(f"{name}: {value:.4g}")
+        return
     steps = 20 if args.quick else 80
     batch = 128
     data = load_dataset("hoda", "train", image_size=28, limit=batch * steps)
@@ -221,6 +257,9 @@ def main() -> None:
     # 4. Images/s against batch size.
     for b in (32, 64, 128, 256, 512):
         figures[f"images_per_s_batch_{b}"] = b * step_rate(compose_cfg(f"train.batch_size={b}"), data.images, data.labels, b, max(5, steps * 128 // b // 2))
+
+    # 5. Every seed preset's images/s and FLOP share (at its own batch and image size).
+    figures.update(preset_speeds(peak))
 
     print()
     for name, value in figures.items():

@@ -16,6 +16,7 @@ import ganbench.data as gd
 from ganbench.data import DATASETS, DataError, load_dataset, mnist_style, read_hoda_cdb
 from ganbench.files import atomic_write
 from ganbench.data.download import download_file, verify_checksum
+from ganbench.data.preprocess import mnist_style_batch
 from ganbench.data.hoda import KNOWN_SHA256
 from ganbench.data.sign_digits import class_images, split_files
 
@@ -260,6 +261,17 @@ def test_mnist_style_edge_cases() -> None:
     assert ink_box(mnist_style(bar))[1] == 20
     with pytest.raises(DataError):
         mnist_style(dot, 7)
+
+
+@pytest.mark.parametrize("size", [28, 32, 9])
+def test_the_batched_mnist_style_gives_the_one_image_pixels(data_root: Path, size: int) -> None:
+    # The cached datasets (and every published number) were built image by image: the batch must not move a pixel.
+    images, _ = read_hoda_cdb(hoda_file(data_root, TEST_FILE))
+    speck = np.zeros((1, 60), np.uint8)
+    speck[0, [0, 59]] = 1  # ink that the resize wipes out: placed by the box centre
+    sample = list(images[:1500]) + [np.zeros((6, 4), np.uint8), speck]
+    expected = np.stack([mnist_style(raw, size) for raw in sample])
+    assert np.array_equal(mnist_style_batch(sample, size), expected)
 
 
 # ---------------------------------------------------------------- load_dataset
