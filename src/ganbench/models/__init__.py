@@ -2,7 +2,7 @@
 
 ``conf/model/<name>.yaml`` names the classes it instantiates (``_target_``):
 ``mlp`` holds the fully connected GANs, ``dcgan`` the convolutional family,
-``keras_seeds`` the exact architectures of the seed reports.
+``keras_seeds`` the exact architectures of the seed reports, built from ``keras_layers``.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ Keras ``model.summary()`` shows (layer order, widths, kernels, strides, biases,
 output shapes) and what Keras does by default where the reports rely on it:
 
 * ``padding="same"`` pads like TensorFlow, the odd pixel going to the bottom/right
-  (``KerasConv2d``, ``KerasConvTranspose2d``), so feature maps line up with the
-  original's, not only their shapes;
+  (``KerasConv2d``, ``KerasConvTranspose2d`` in ``ganbench.models.keras_layers``), so feature
+  maps line up with the original's, not only their shapes;
 * BatchNormalization uses eps 1e-3 and momentum 0.99 (``bn_momentum=0.01`` in
   PyTorch's convention, where momentum weighs the new batch);
 * kernels start Glorot-uniform, biases zero, when the model config says ``init: keras``
@@ -21,96 +21,22 @@ images); every discriminator returns raw logits (the loss applies the sigmoid).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganbench.models.base import DOutput, label_channels, one_hot
-from ganbench.models.init import KERAS_BN_EPS, KERAS_BN_MOMENTUM
-
-KERAS_LEAKY_SLOPE = 0.3  # tf.keras.layers.LeakyReLU()'s default alpha
-
-
-def _same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """TensorFlow's 'same' padding along one axis: (before, after), the odd pixel after."""
-    out = math.ceil(size / stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
-
-
-def keras_conv_size(size: int, kernel: int, stride: int, padding: str) -> int:
-    """Output side of a Keras Conv2D: ceil(size/stride) for 'same', else ceil((size-kernel+1)/stride)."""
-    if padding == "same":
-        return math.ceil(size / stride)
-    return math.ceil((size - kernel + 1) / stride)
-
-
-class KerasConv2d(nn.Conv2d):
-    """nn.Conv2d with Keras' ``padding='same'`` (TensorFlow's asymmetric padding) or ``'valid'``."""
-
-    def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: str = "same", bias: bool = True
-    ):
-        if padding not in ("same", "valid"):
-            raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding=0, bias=bias)
-        self.keras_padding = padding
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.keras_padding == "same":
-            top, bottom = _same_pads(x.size(-2), self.kernel_size[0], self.stride[0])
-            left, right = _same_pads(x.size(-1), self.kernel_size[1], self.stride[1])
-            if top == bottom and left == right:
-                # Even padding is the conv's own zero padding: no padded copy of x (the same sums, seed S3's 7x7 conv).
-                return F.conv2d(x, self.weight, self.bias, self.stride, (top, left), self.dilation, self.groups)
-            x = F.pad(x, (left, right, top, bottom))
-        return super().forward(x)
-
-
-class KerasConvTranspose2d(nn.ConvTranspose2d):
-    """nn.ConvTranspose2d with Keras' ``padding='same'``: output = input * stride, cropped as TensorFlow does.
-
-    A 'same' transposed conv is the adjoint of a 'same' conv, so its full output is cropped
-    by that conv's padding: the odd pixel comes off the bottom/right (PyTorch's ``padding``
-    and ``output_padding`` would crop symmetrically and shift the map by one pixel).
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, bias: bool = True):
-        if kernel_size < stride:
-            raise ValueError(f"kernel_size {kernel_size} < stride {stride}: 'same' would need zero rows, unsupported")
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding=0, bias=bias)
-
-    def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
-        h, w = x.size(-2) * self.stride[0], x.size(-1) * self.stride[1]
-        top, bottom = _same_pads(h, self.kernel_size[0], self.stride[0])
-        left, right = _same_pads(w, self.kernel_size[1], self.stride[1])
-        if top == bottom and left == right:
-            # An even crop is PyTorch's own ``padding``: the conv computes only the kept window, with no cropped
-            # copy and no zero-filled gradient of the full map (a tenth of seed S3's step at batch 1,024).
-            return F.conv_transpose2d(x, self.weight, self.bias, self.stride, (top, left), 0, self.groups, self.dilation)
-        return super().forward(x)[..., top : top + h, left : left + w]
-
-
-def keras_batchnorm(features: int, momentum: float = KERAS_BN_MOMENTUM, dims: int = 2) -> nn.Module:
-    """BatchNorm with Keras' epsilon (1e-3); ``momentum`` in PyTorch's convention."""
-    norm = nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d
-    return norm(features, eps=KERAS_BN_EPS, momentum=momentum)
-
-
-def _check_divisible(image_size: int, factor: int, what: str) -> None:
-    if image_size % factor:
-        raise ValueError(f"{what} needs image_size divisible by {factor}, got {image_size}")
-
-
-class _GlobalMaxPool(nn.Module):
-    """Keras' GlobalMaxPooling2D: (N, C, H, W) -> (N, C)."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x.amax(dim=(2, 3))
-
+from ganbench.models.init import KERAS_BN_MOMENTUM
+from ganbench.models.keras_layers import (
+    KERAS_LEAKY_SLOPE,
+    GlobalMaxPool,
+    KerasConv2d,
+    KerasConvTranspose2d,
+    check_divisible,
+    keras_batchnorm,
+    keras_conv_size,
+)
 
 # --- Seed S0a/S0b: the TensorFlow DCGAN tutorial's nets, sized for 32x32 -------------------------------
 
@@ -132,7 +58,7 @@ class TutorialDCGANGenerator(nn.Module):
         bn_momentum: float = KERAS_BN_MOMENTUM,
     ):
         super().__init__()
-        _check_divisible(image_size, 4, "TutorialDCGANGenerator (two stride-2 upsamplings)")
+        check_divisible(image_size, 4, "TutorialDCGANGenerator (two stride-2 upsamplings)")
         self.base = image_size // 4
         self.project = nn.Sequential(
             nn.Linear(z_dim, self.base * self.base * 256, bias=False),
@@ -207,7 +133,7 @@ class LabelConcatGenerator(nn.Module):
         bn_momentum: float = KERAS_BN_MOMENTUM,
     ):
         super().__init__()
-        _check_divisible(image_size, 4, "LabelConcatGenerator (two stride-2 transposed convs)")
+        check_divisible(image_size, 4, "LabelConcatGenerator (two stride-2 transposed convs)")
         self.num_classes, self.conditional = num_classes, conditional
         self.base = image_size // 4
         self.channels = z_dim + (num_classes if conditional else 0)
@@ -254,7 +180,7 @@ class LabelChannelDiscriminator(nn.Module):
         for c_out in channels:
             layers += [KerasConv2d(c_in, c_out, 3, 2, "same"), nn.LeakyReLU(leaky_slope), nn.Dropout(dropout)]
             c_in = c_out
-        self.features = nn.Sequential(*layers, _GlobalMaxPool())
+        self.features = nn.Sequential(*layers, GlobalMaxPool())
         self.score = nn.Linear(c_in, 1)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> DOutput:
@@ -283,7 +209,7 @@ class ACGANDiscriminator(nn.Module):
         for c_out, stride in ((32, 2), (64, 1), (128, 2), (256, 1)):
             layers += [KerasConv2d(c_in, c_out, 3, stride, "same"), nn.LeakyReLU(leaky_slope), nn.Dropout(dropout)]
             c_in = c_out
-        self.features = nn.Sequential(*layers, _GlobalMaxPool())
+        self.features = nn.Sequential(*layers, GlobalMaxPool())
         self.score = nn.Linear(c_in, 1)
         self.class_head = nn.Linear(c_in, num_classes)
 
