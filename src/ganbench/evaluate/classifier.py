@@ -26,7 +26,7 @@ from ganbench.data import DEFAULT_PREPROCESS, DigitData, cache_root, load_datase
 from ganbench.data.cache import cache_key, file_sha256
 from ganbench.device import resolve_device, set_threads
 from ganbench.errors import EXIT_USAGE, UserError, first_line, print_error
-from ganbench.evaluate.classifier_net import DigitClassifier, LeNetClassifier, accuracy, classifier_from_arch, train_classifier
+from ganbench.evaluate.classifier_net import ClassifierNet, accuracy, classifier_from_arch, train_classifier
 from ganbench.evaluate.errors import ClassifierError
 from ganbench.evaluate.settings import ClassifierSettings, EvalSettings
 from ganbench.files import atomic_save_torch
@@ -50,7 +50,7 @@ RETRAIN = f"delete it and retrain with `python -m {PROG} dataset=<name>`"
 class LoadedClassifier:
     """A classifier read from its file, with what it was trained on."""
 
-    model: DigitClassifier | LeNetClassifier
+    model: ClassifierNet
     path: Path
     sha256: str
     meta: dict[str, Any]
@@ -60,7 +60,7 @@ class LoadedClassifier:
         return float(self.meta.get("test_accuracy", float("nan")))
 
 
-def save_classifier(path: str | os.PathLike, model: DigitClassifier | LeNetClassifier, meta: Mapping[str, Any]) -> Path:
+def save_classifier(path: str | os.PathLike, model: ClassifierNet, meta: Mapping[str, Any]) -> Path:
     """Write the weights, architecture and metadata atomically (temp file + rename)."""
     path = Path(path)
     payload = {

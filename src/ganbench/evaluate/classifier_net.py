@@ -22,7 +22,33 @@ def _conv_block(c_in: int, c_out: int, kernel: int) -> list[nn.Module]:
     return [nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 
 
-class DigitClassifier(nn.Module):
+class ClassifierNet(nn.Module):
+    """A digit classifier as the metrics use it: ``body`` (images -> the feature space) then ``head`` (-> logits).
+
+    Subclasses build the two and ``arch``, the constructor's arguments that ``classifier_from_arch`` rebuilds it from.
+    """
+
+    arch: dict
+    body: nn.Module
+    head: nn.Module
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.arch["num_classes"])
+
+    def features(self, x: Tensor) -> Tensor:
+        """The activations FID/KID/PR are computed on."""
+        return self.body(x)
+
+    def features_and_logits(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        h = self.body(x)
+        return h, self.head(h)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.body(x))
+
+
+class DigitClassifier(ClassifierNet):
     """Three conv+BN+pool stages, a BN'd ``feature_dim`` layer (the FID feature space) and a linear head.
 
     Input: (N, 1, S, S) floats in [-1, 1], like the generators' output. About 8 M multiply-adds per
@@ -46,23 +72,8 @@ class DigitClassifier(nn.Module):
         )  # fmt: skip
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(feature_dim, num_classes))
 
-    @property
-    def num_classes(self) -> int:
-        return int(self.arch["num_classes"])
 
-    def features(self, x: Tensor) -> Tensor:
-        """The ``feature_dim`` activations FID/KID/PR are computed on."""
-        return self.body(x)
-
-    def features_and_logits(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        h = self.body(x)
-        return h, self.head(h)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.body(x))
-
-
-class LeNetClassifier(nn.Module):
+class LeNetClassifier(ClassifierNet):
     """LeNet-5 style (LeCun et al. 1998, the widths of Caffe's MNIST example): two unpadded 5x5 conv + max-pool
     stages, a 500-unit layer (its feature space) and a linear head; ReLU, dropout, no BatchNorm.
 
@@ -82,16 +93,11 @@ class LeNetClassifier(nn.Module):
         )  # fmt: skip
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(feature_dim, num_classes))
 
-    num_classes = DigitClassifier.num_classes
-    features = DigitClassifier.features
-    features_and_logits = DigitClassifier.features_and_logits
-    forward = DigitClassifier.forward
-
 
 ARCHS = ("digit", "lenet")  # eval.classifier.arch's choices
 
 
-def build_classifier(image_size: int, num_classes: int, settings: ClassifierSettings) -> DigitClassifier | LeNetClassifier:
+def build_classifier(image_size: int, num_classes: int, settings: ClassifierSettings) -> ClassifierNet:
     """A fresh, untrained classifier of ``settings.arch`` (the caller seeds torch first)."""
     if settings.arch == "lenet":
         return LeNetClassifier(image_size, num_classes, dropout=settings.dropout)
@@ -100,7 +106,7 @@ def build_classifier(image_size: int, num_classes: int, settings: ClassifierSett
     return DigitClassifier(image_size, num_classes, settings.width, settings.feature_dim, settings.dropout)
 
 
-def classifier_from_arch(arch: dict) -> DigitClassifier | LeNetClassifier:
+def classifier_from_arch(arch: dict) -> ClassifierNet:
     """The network a saved ``arch`` dict describes (files without ``kind`` predate LeNet: digit)."""
     arch = dict(arch)
     kind = arch.pop("kind", "digit")
