@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from ganbench.data.core import DataError
+from ganbench.data.lanczos import resize_lanczos
 
 MIN_IMAGE_SIZE = 8
 
@@ -32,8 +32,8 @@ def digit_box(image_size: int) -> int:
     return max(1, int(round(20 * image_size / 28)))
 
 
-def fitted_digit(img: np.ndarray, box: int) -> np.ndarray | None:
-    """The ink's bounding box of a 2-D image, resized (LANCZOS, aspect kept) so its longer side is ``box``; None without ink."""
+def ink_crop(img: np.ndarray) -> np.ndarray | None:
+    """The ink's bounding box of a 2-D image as a contiguous uint8 array; None without ink (no nonzero pixel)."""
     img = np.asarray(img)
     if img.ndim != 2:
         raise DataError(f"mnist_style needs a 2-D image, got shape {img.shape}")
@@ -41,12 +41,40 @@ def fitted_digit(img: np.ndarray, box: int) -> np.ndarray | None:
     if rows.size == 0:
         return None
     cols = np.flatnonzero(img.any(axis=0))
-    crop = np.ascontiguousarray(img[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], dtype=np.uint8)
-    height, width = crop.shape
+    return np.ascontiguousarray(img[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], dtype=np.uint8)
+
+
+def fitted_size(height: int, width: int, box: int) -> tuple[int, int]:
+    """(h, w) of a height x width crop scaled, aspect kept, so that its longer side is ``box``."""
     scale = box / max(height, width)
-    new_w = max(1, int(round(width * scale)))
-    new_h = max(1, int(round(height * scale)))
-    return np.asarray(Image.fromarray(crop).resize((new_w, new_h), Image.Resampling.LANCZOS))
+    return max(1, int(round(height * scale))), max(1, int(round(width * scale)))
+
+
+def fitted_digit(img: np.ndarray, box: int) -> np.ndarray | None:
+    """The ink's bounding box of a 2-D image, resized (PIL's LANCZOS, aspect kept) so its longer side is ``box``; None without ink."""
+    crop = ink_crop(img)
+    if crop is None:
+        return None
+    return resize_lanczos(crop[None], *fitted_size(*crop.shape, box))[0]
+
+
+def fitted_digits(images: Sequence[np.ndarray], box: int) -> tuple[np.ndarray, np.ndarray]:
+    """fitted_digit over a list of images: the digits zero-padded into (N, box, box) uint8, and their (h, w).
+
+    An image without ink has size (0, 0). Crops of one shape are resized together, in one ``resize_lanczos`` call.
+    """
+    digits = np.zeros((len(images), box, box), dtype=np.uint8)
+    sizes = np.zeros((len(images), 2), dtype=np.int64)
+    crops = [ink_crop(img) for img in images]
+    by_shape: dict[tuple[int, int], list[int]] = {}
+    for i, crop in enumerate(crops):
+        if crop is not None:
+            by_shape.setdefault(crop.shape, []).append(i)
+    for shape, index in by_shape.items():
+        new_h, new_w = fitted_size(*shape, box)
+        digits[index, :new_h, :new_w] = resize_lanczos(np.stack([crops[i] for i in index]), new_h, new_w)
+        sizes[index] = (new_h, new_w)
+    return digits, sizes
 
 
 def mnist_style(img: np.ndarray, image_size: int = 28) -> np.ndarray:
@@ -80,22 +108,14 @@ def mnist_style(img: np.ndarray, image_size: int = 28) -> np.ndarray:
 def mnist_style_batch(images: Sequence[np.ndarray], image_size: int = 28) -> np.ndarray:
     """mnist_style over a list of raw crops, stacked into (N, S, S) uint8: the same pixels, image for image.
 
-    The crop and the PIL resize stay per image (each crop has its own size); the centres of mass are taken for
-    the whole batch at once, on the fitted digits padded with zeros into one (N, box, box) array. The sums are of
-    integer-valued float64s, exact in any order, so every centre equals mnist_style's to the last bit.
+    The digits are fitted shape by shape (``fitted_digits``) and their centres of mass taken for the whole batch,
+    on the digits padded with zeros into one (N, box, box) array. The sums are of integer-valued float64s, exact
+    in any order, so every centre equals mnist_style's to the last bit.
     """
     image_size = check_image_size(image_size)
-    box = digit_box(image_size)
-    n = len(images)
-    digits = np.zeros((n, box, box), dtype=np.uint8)
-    sizes = np.zeros((n, 2), dtype=np.int64)  # (h, w) of each fitted digit; (0, 0) for an image without ink
-    for i, img in enumerate(images):
-        digit = fitted_digit(img, box)
-        if digit is not None:
-            sizes[i] = digit.shape
-            digits[i, : digit.shape[0], : digit.shape[1]] = digit
+    digits, sizes = fitted_digits(images, digit_box(image_size))
     tops, lefts = mass_centred_offsets(digits, sizes, image_size)
-    out = np.zeros((n, image_size, image_size), dtype=np.uint8)
+    out = np.zeros((len(images), image_size, image_size), dtype=np.uint8)
     for i, ((h, w), top, left) in enumerate(zip(sizes.tolist(), tops.tolist(), lefts.tolist())):
         out[i, top : top + h, left : left + w] = digits[i, :h, :w]
     return out
