@@ -35,3 +35,17 @@ def set_threads(num_threads: int | None) -> None:
     """Use ``num_threads`` CPU threads for torch's kernels (``None`` or 0 keeps torch's default)."""
     if num_threads:
         torch.set_num_threads(int(num_threads))
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 in hardware: CUDA, or a CPU with AVX512-BF16 or AMX (oneDNN uses them).
+
+    Elsewhere (most laptop CPUs) bf16 is emulated through float32 and autocast only slows a step down.
+    """
+    if device.type == "cuda":
+        return True
+    if device.type != "cpu":
+        return False
+    # torch.cpu's feature probes are private, so a release without them counts as "no" rather than failing.
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(probe() for probe in probes if probe is not None)

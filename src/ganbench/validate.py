@@ -54,8 +54,8 @@ def config_problems(cfg: DictConfig) -> list[str]:
         p.append(f"train.fake_labels={t.fake_labels!r} is invalid: choose uniform or real")
     if t.d_update not in tuple(D_UPDATES):
         p.append(f"train.d_update={t.d_update!r} is invalid: choose {' or '.join(D_UPDATES)}")
-    if t.amp not in ("auto", True, False):
-        p.append(f"train.amp={t.amp!r} is invalid: choose auto, true or false")
+    if t.amp not in ("auto", "native", True, False):
+        p.append(f"train.amp={t.amp!r} is invalid: choose auto, native, true or false")
     if not isinstance(cfg.optim.fused, bool):
         p.append(f"optim.fused={cfg.optim.fused!r} is invalid: choose true or false")
     if t.resume not in ("auto", True, False):

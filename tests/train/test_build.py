@@ -12,7 +12,8 @@ from torch import nn
 
 import ganbench.conf
 from ganbench.stabilize import REGISTRY, NONE
-from ganbench.train.build import build
+from ganbench.device import native_bf16
+from ganbench.train.build import amp_enabled, build
 from ganbench.train.settings import TrainSettings
 from ganbench.train.step import no_penalty
 
@@ -144,3 +145,16 @@ def test_reuse_fakes_runs_one_generator_forward_a_step_and_still_trains_g(reuse,
     assert any(not torch.equal(a, b) for a, b in zip(before, step.generator.parameters()))  # G trained
     assert all(torch.equal(a, b) for a, b in zip(d_after_d_step, step.discriminator.parameters()))  # G's update leaves D alone
     assert any(not torch.equal(a, b) for a, b in zip(d_before, d_after_d_step))
+
+
+def test_train_amp_turns_bf16_autocast_on_where_it_says() -> None:
+    cuda = torch.device("cuda")
+    assert amp_enabled(True, CPU) and not amp_enabled(False, cuda)
+    assert amp_enabled("auto", cuda) and not amp_enabled("auto", CPU)  # auto: CUDA only, as before
+    assert amp_enabled("native", cuda) and amp_enabled("native", CPU) == native_bf16(CPU)
+    assert not native_bf16(torch.device("meta"))
+    for amp, dtype in ((True, torch.bfloat16), (False, torch.float32)):
+        step = built_for(f"train.amp={str(amp).lower()}").step
+        with step.autocast():
+            fakes = step.generator(step.sample_noise(4))
+        assert fakes.dtype == dtype  # the step really computes in bf16 when asked, and in float32 otherwise

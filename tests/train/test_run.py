@@ -50,7 +50,8 @@ def final_weights(client: MlflowClient, run_id: str, tmp: Path, key: str = "gene
     return load_checkpoint(path)[key]
 
 
-TECHNIQUES = {"plain": (), "ema+diffaug": ("stabilize=[ema,diffaug]", "stabilize.ema.decay=0.9")}
+# The second set also trains under bf16 autocast (fast_hoda's train.amp=native here): resume and determinism hold there too.
+TECHNIQUES = {"plain": (), "ema+diffaug+bf16": ("stabilize=[ema,diffaug]", "stabilize.ema.decay=0.9", "train.amp=true")}
 
 
 @pytest.fixture(scope="module", params=list(TECHNIQUES))

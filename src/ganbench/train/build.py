@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ganbench.device import native_bf16
 from ganbench.losses import get_loss
 from ganbench.models import build_models, is_conditional
 from ganbench.noise import sample_noise
@@ -39,10 +40,14 @@ class Built:
         return self.average.module if self.average is not None else self.step.generator
 
 
+def amp_enabled(amp: Any, device: torch.device) -> bool:
+    """Whether ``train.amp`` turns bf16 autocast on: ``true``; ``auto`` on CUDA; ``native`` where bf16 is in hardware."""
+    return amp is True or (amp == "auto" and device.type == "cuda") or (amp == "native" and native_bf16(device))
+
+
 def autocast_for(amp: Any, device: torch.device) -> Any:
-    """bf16 autocast on CUDA (``train.amp=auto|true``); on the CPU only when asked for (``true``), as it is slower there."""
-    wanted = amp is True or (amp == "auto" and device.type == "cuda")
-    if not wanted:
+    """bf16 autocast when ``amp_enabled``, else a context that does nothing."""
+    if not amp_enabled(amp, device):
         return nullcontext
     return partial(torch.autocast, device_type=device.type, dtype=torch.bfloat16)
 

@@ -18,7 +18,7 @@ from ganbench.models.sampling import SAMPLES_PER_CLASS, generate, grid_inputs
 from ganbench.plotting import sample_grid
 from ganbench.progress import progress_bar
 from ganbench.tracking import RunLogger, layout
-from ganbench.train.build import build
+from ganbench.train.build import amp_enabled, build
 from ganbench.train.checkpoint import CheckpointDir
 from ganbench.train.interrupt import Interrupted, StopRequest
 from ganbench.train.loop import CollapseDetector, Hooks, LoopState, fit
@@ -94,6 +94,7 @@ def train_run(
                 "model.d_params": sum(p.numel() for p in disc.parameters()),
                 "train.total_steps": steps,
                 "device.resolved": str(device),
+                "train.amp_resolved": "bf16" if amp_enabled(s.amp, device) else "off",  # what train.amp did here
             }
         )
     collapse = CollapseDetector(s.collapse_patience, probabilistic=step_fn.loss.probabilistic)

@@ -109,7 +109,7 @@ class GANStep:
     after_g_update: Callable[[nn.Module], None] = no_op  # e.g. the EMA of G's weights
     regularizers: Sequence[Regularizer] = ()  # the tricks' terms of D's loss: R1, LeCam, consistency
     class_weight: float = 1.0  # ACGAN's auxiliary classification loss weight
-    autocast: Callable[[], Any] = nullcontext  # bf16 autocast on CUDA when train.amp asks for it
+    autocast: Callable[[], Any] = nullcontext  # bf16 autocast when train.amp turns it on (build.amp_enabled)
     # The G update reuses the last D update's fakes: one G forward a step, as the PyTorch DCGAN example.
     reuse_fakes: bool = False
     # The fakes of both updates take the (last) real batch's labels instead of uniform draws (train.fake_labels=real,
