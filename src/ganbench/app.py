@@ -62,6 +62,8 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, Any]:
     Bad config, data or tracking URI raise before any MLflow run exists.
     """
     validate.check(cfg, task_overrides())
+    for line in validate.config_advice(cfg):
+        log.warning(line)
     evaluation = EvalSettings.from_config(cfg)
     name = run_name(cfg)
     settings = TrainSettings.from_config(cfg, name)

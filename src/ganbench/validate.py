@@ -189,6 +189,19 @@ def override_problems(overrides: Sequence[str]) -> list[str]:
     return p
 
 
+def config_advice(cfg: DictConfig) -> list[str]:
+    """Valid but doubtful combinations, one line each: the run goes ahead as asked, with a warning."""
+    advice = []
+    tricks = cfg.get("stabilize") or {}
+    if "ema" in tricks and cfg.eval.get("enabled", True) and cfg.eval.get("bn_mode", "eval") == "eval":
+        advice.append(
+            "stabilize=ema with eval.bn_mode=eval scores the average with BatchNorm statistics copied from G "
+            "(when G has BatchNorm), which benchmarks/HODA.md measured far worse (fid_clf 32.0 against 11.7 "
+            "re-estimated); consider eval.bn_mode=standing"
+        )
+    return advice
+
+
 def check(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
     """Raise ConfigError listing every problem in ``cfg`` (and its command-line ``overrides``); quiet when valid."""
     problems = override_problems(overrides) + config_problems(cfg)
