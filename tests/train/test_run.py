@@ -80,6 +80,7 @@ def test_sigkill_then_rerun_continues_the_same_run_and_matches_an_uninterrupted_
     client, r = only_run(tmp_path, "killed")
     assert r.info.run_id == killed_id and r.info.status == "FINISHED"
     assert int(r.data.tags["resumed_from_step"]) >= 2
+    assert r.data.params["train.amp_resolved"] == ("bf16" if "train.amp=true" in techniques else "off")  # what ran
     steps = sorted(m.step for m in client.get_metric_history(r.info.run_id, "d_loss"))
     assert steps == list(range(1, 33))  # 2 epochs x 16 steps, each exactly once
 
