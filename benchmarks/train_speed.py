@@ -156,7 +156,7 @@ SEED_PRESETS = ("seed_s0a_dcgan_sign", "seed_s0b_dcgan_sign_stable", "seed_s0c_a
                 "seed_s1_cgan_mnist", "seed_s2_dcgan_mnist_normal", "seed_s3_cgan_hoda", "seed_s4_gan_mnist")
 
 
-def preset_speeds(peak: float, seconds: float = 6.0) -> dict[str, float]:
+def preset_speeds(peak: float, seconds: float = 6.0, presets: tuple[str, ...] = SEED_PRESETS) -> dict[str, float]:
     """Images/s and FLOP share of the matmul peak of every seed preset's step at its own batch and image size.
 
     Random images in [-1, 1] of the preset's size (a step's cost does not depend on the pixels); one D update
@@ -164,7 +164,7 @@ def preset_speeds(peak: float, seconds: float = 6.0) -> dict[str, float]:
     timed for about ``seconds`` after one warm-up step, with PyTorch's default memory format and with channels_last.
     """
     figures: dict[str, float] = {}
-    for name in SEED_PRESETS:
+    for name in presets:
         short = name.removeprefix("seed_")
         base = compose_cfg(f"experiment={name}")
         flops = step_flops(base, int(base.train.batch_size))  # the same count with either memory format
@@ -187,12 +187,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="counted interleaved rounds of bare vs ganbench")
     parser.add_argument("--only-overhead", action="store_true", help="only part 1: ganbench vs the bare and example loops")
     parser.add_argument("--only-presets", action="store_true", help="only part 5: every seed preset's images/s and FLOP share")
+    parser.add_argument("--presets", default=",".join(SEED_PRESETS),
+                        help="comma-separated seed presets for part 5 (default: all), e.g. seed_s3_cgan_hoda")
     args = parser.parse_args()
+    presets = tuple(args.presets.split(","))
+    if unknown := sorted(set(presets) - set(SEED_PRESETS)):
+        parser.error(f"unknown preset(s) {', '.join(unknown)}; choose from {', '.join(SEED_PRESETS)}")
     if args.only_presets:
         peak = matmul_peak_flops()
         print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
               f"matmul peak {peak / 1e9:.1f} GFLOP/s")
-        for name, value in preset_speeds(peak).items():
+        for name, value in preset_speeds(peak, presets=presets).items():
             print(f"{name}: {value:.4g}")
         return
     steps = 20 if args.quick else 80

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganbench.models.init import KERAS_BN_EPS, KERAS_BN_MOMENTUM
+from ganbench.models.kernels import one_map_conv2d
 
 KERAS_LEAKY_SLOPE = 0.3  # tf.keras.layers.LeakyReLU()'s default alpha
 
@@ -47,7 +48,10 @@ class KerasConv2d(nn.Conv2d):
             top, bottom = _same_pads(x.size(-2), self.kernel_size[0], self.stride[0])
             left, right = _same_pads(x.size(-1), self.kernel_size[1], self.stride[1])
             if top == bottom and left == right:
-                # Even padding is the conv's own zero padding: no padded copy of x (the same sums, seed S3's 7x7 conv).
+                if self.out_channels == 1 and self.stride == (1, 1) and self.groups == 1 and self.dilation == (1, 1):
+                    # Seed S3's 7x7 output conv: oneDNN's one-channel conv is its slowest layer (models.kernels).
+                    return one_map_conv2d(x, self.weight, self.bias, (top, left))
+                # Even padding is the conv's own zero padding: no padded copy of x (the same sums).
                 return F.conv2d(x, self.weight, self.bias, self.stride, (top, left), self.dilation, self.groups)
             x = F.pad(x, (left, right, top, bottom))
         return super().forward(x)
