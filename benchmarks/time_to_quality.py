@@ -2,7 +2,8 @@
 
 Trains `experiment=fast_hoda` (or the preset/overrides given) with ganbench's own training step and data, and
 every `--every` generator steps scores `gen_accuracy`: the auxiliary Hoda classifier's accuracy on `--samples`
-(10,000) generated digits from fixed noise, balanced over the ten requested classes. The same samples are also
+(10,000) generated digits from fixed noise, balanced over the ten requested classes, sampled with the BatchNorm
+statistics `eval.bn_mode` names (eval: the running ones; standing: re-estimated, as `stabilize=ema` needs). The same samples are also
 scored by a second, independent classifier (`eval.classifier.arch=lenet`, seed 1: LeNet-5 style, no BatchNorm).
 The clock counts training only; scoring pauses it. The run trains for `--minutes` whatever the scores do.
 
@@ -33,6 +34,7 @@ from omegaconf import OmegaConf
 from ganbench.data import DEFAULT_PREPROCESS, load_dataset
 from ganbench.device import resolve_device, set_threads
 from ganbench.evaluate import EvalSettings
+from ganbench.evaluate.batchnorm import sampling_generator
 from ganbench.evaluate.classifier import get_classifier, load_splits
 from ganbench.evaluate.classifier_net import accuracy
 from ganbench.evaluate.evaluator import get_evaluator
@@ -99,7 +101,8 @@ def main() -> None:
     z = sample_noise(cfg.noise.name, args.samples, cfg.noise.dim, generator=g).to(device)
     wanted = (torch.arange(args.samples) % data.num_classes).to(device)
     print(f"{' '.join(overrides)}: {data.images.size(0)} training images, batch {cfg.train.batch_size}, "
-          f"{torch.get_num_threads()} threads; scoring {args.samples} samples every {args.every} steps")
+          f"{torch.get_num_threads()} threads; scoring {args.samples} samples every {args.every} steps, "
+          f"BatchNorm {eval_settings.bn_mode}")
 
     clock = {"train": 0.0, "score": 0.0, "since": time.perf_counter()}
     curve: list[tuple[int, float, float]] = []  # (step, training minutes, gen_accuracy)
@@ -111,8 +114,12 @@ def main() -> None:
             return
         clock["train"] += time.perf_counter() - clock["since"]
         scoring_start = time.perf_counter()
+        # eval.bn_mode, as the full evaluation: stabilize=ema needs standing statistics (its BatchNorm buffers are copies).
+        sampler = sampling_generator(built.sampler, eval_settings.bn_mode, steps=eval_settings.standing_steps,
+                                     batch_size=evaluator.batch_size, z_dim=cfg.noise.dim, prior=cfg.noise.name,
+                                     num_classes=data.num_classes, device=device, seed=cfg.seed)
         with torch.no_grad():
-            images = torch.cat([generate(built.sampler, z[i:i + 1000], wanted[i:i + 1000]) for i in range(0, args.samples, 1000)])
+            images = torch.cat([generate(sampler, z[i:i + 1000], wanted[i:i + 1000]) for i in range(0, args.samples, 1000)])
         acc = accuracy(clf.model, images, wanted, device)
         second_acc.append(accuracy(second.model, images, wanted, device))
         snapshots.append(copy.deepcopy(built.sampler.state_dict()))
