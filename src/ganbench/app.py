@@ -17,7 +17,8 @@ from ganbench.data import DEFAULT_PREPROCESS, load_dataset
 from ganbench.device import resolve_device, set_determinism, set_threads
 from ganbench.errors import EXIT_USAGE, UserError, print_error
 from ganbench.models import is_conditional
-from ganbench.evaluate import EvalSettings, evaluate_generator
+from ganbench import evaluate
+from ganbench.evaluate import EvalSettings
 from ganbench.stabilize import TrickSet, stabilize_tag
 from ganbench.sweep.parent import in_multirun, sweep_parent_run_id
 from ganbench.tracking import check_reachable, experiment_id, grid_tags, layout, make_client, mlflow_run, reap_dead_runs, to_container
@@ -114,7 +115,9 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, Any]:
             record_dataset(logger, data)
 
         def score(generator: Any, step: int) -> dict[str, float]:
-            return evaluate_generator(evaluation, generator, is_conditional(generator), data.num_classes, device, logger, step=step)
+            # evaluate.evaluate_generator is imported on first use (torchvision, torch-fidelity, torchmetrics:
+            # about 1.2 s): a run with eval.enabled=false, and every joblib worker of such a sweep, starts without it.
+            return evaluate.evaluate_generator(evaluation, generator, is_conditional(generator), data.num_classes, device, logger, step=step)
 
         def on_epoch_eval(generator: Any, epoch: int, step: int) -> None:
             if evaluation.enabled and evaluation.every and epoch % evaluation.every == 0:
