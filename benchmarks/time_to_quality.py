@@ -3,8 +3,9 @@
 Trains `experiment=fast_hoda` (or the preset/overrides given) with ganbench's own training step and data, and
 every `--every` generator steps scores `gen_accuracy`: the auxiliary Hoda classifier's accuracy on `--samples`
 (10,000) generated digits from fixed noise, balanced over the ten requested classes, sampled with the BatchNorm
-statistics `eval.bn_mode` names (eval: the running ones; standing: re-estimated, as `stabilize=ema` needs). The same samples are also
-scored by a second, independent classifier (`eval.classifier.arch=lenet`, seed 1: LeNet-5 style, no BatchNorm).
+statistics `eval.bn_mode` names (eval: the running ones; standing: re-estimated, as `stabilize=ema` needs). The
+same samples are also scored by a second, independent classifier (`eval.classifier.arch=lenet`, seed 1: LeNet-5
+style, no BatchNorm).
 The clock counts training only; scoring pauses it. The run trains for `--minutes` whatever the scores do.
 
 `minutes_to_97` / `minutes_to_99` are the first score from which every later score of the run stays at or above

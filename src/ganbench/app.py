@@ -116,7 +116,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, Any]:
 
         def score(generator: Any, step: int) -> dict[str, float]:
             # evaluate.evaluate_generator is imported on first use (torchvision, torch-fidelity, torchmetrics:
-            # about 1.2 s): a run with eval.enabled=false, and every joblib worker of such a sweep, starts without it.
+            # 1-2 s here): a run with eval.enabled=false, and every joblib worker of such a sweep, starts without it.
             return evaluate.evaluate_generator(evaluation, generator, is_conditional(generator), data.num_classes, device, logger, step=step)
 
         def on_epoch_eval(generator: Any, epoch: int, step: int) -> None:
