@@ -35,6 +35,7 @@ def compose_cfg(*overrides: str):
         ("optim.betas=[0.5,1.5]", "optim.betas=[0.5, 1.5] is invalid"),
         ("model.init=pylearn2", "model.init=pylearn2 needs model.init_range.generator: a weight range > 0"),
         ("model=seed_s4_gan model.init_range.discriminator=0", "model.init=pylearn2 needs model.init_range.discriminator"),
+        ("stabilize=mode_seeking train.fake_labels=real", "stabilize=mode_seeking does not fit train.fake_labels=real"),
     ],
 )
 def test_invalid_values_are_named_with_what_to_do(override, message):

@@ -121,6 +121,9 @@ def config_problems(cfg: DictConfig) -> list[str]:
         p.append(f"model.conditioning={conditioning!r} is invalid: choose {', '.join(CONDITIONINGS)}")
     if "spectral_norm" in tricks.names and cfg.model.discriminator.get("spectral_norm"):
         p.append(f"stabilize=spectral_norm is already built into model={cfg.model.name}'s discriminator; drop the trick")
+    if "mode_seeking" in tricks.names and t.fake_labels == "real":
+        p.append("stabilize=mode_seeking does not fit train.fake_labels=real: it draws the fakes' labels in same-label "
+                 "pairs, and the real batch's labels are not paired; use train.fake_labels=uniform or drop the trick")
     init = cfg.model.get("init")
     if init is not None and init not in INITS:
         p.append(f"model.init={init!r} is invalid: choose null (PyTorch's defaults), {' or '.join(INITS)}")

@@ -1,4 +1,4 @@
-"""The techniques of current GAN work, each against a hand-worked case: EMA, R1, DiffAugment, LeCam, bCR."""
+"""The techniques of current GAN work, each against a hand-worked case: EMA, R1, DiffAugment, LeCam, bCR, mode seeking."""
 
 import pytest
 import torch
@@ -9,6 +9,7 @@ from ganbench.stabilize.bcr import BalancedConsistency
 from ganbench.stabilize.diffaug import BACKGROUND, DiffAugment, cutout, translate
 from ganbench.stabilize.ema import GeneratorEMA
 from ganbench.stabilize.lecam import LeCam
+from ganbench.stabilize.mode_seeking import ModeSeeking, mode_seeking_term, paired_labels
 from ganbench.stabilize.r1 import R1, r1_penalty
 
 
@@ -121,3 +122,28 @@ def test_bcr_is_zero_for_a_translation_invariant_critic_and_positive_otherwise()
     torch.manual_seed(0)
     logits, _ = Corner()(x, None)
     assert reg(Corner(), x, x, None, None, logits, logits).item() > 0
+
+
+def test_mode_seeking_term_on_a_hand_worked_batch():
+    # Batch of 5: pairs (0, 3) and (1, 4); image 2 has no partner. Images are 1 pixel, noise 2 numbers.
+    fake = torch.tensor([0.0, 1.0, 9.0, 0.5, -1.0]).view(5, 1, 1, 1)
+    z = torch.tensor([[0.0, 0.0], [1.0, 1.0], [7.0, 7.0], [1.0, 3.0], [1.0, 0.0]])
+    d_image = (0.5 + 2.0) / 2  # |0 - 0.5|, |1 - (-1)|
+    d_noise = (1.0 + 3.0 + 0.0 + 1.0) / 4  # |0-1|, |0-3|, |1-1|, |1-0|
+    assert mode_seeking_term(z, fake, eps=0.0).item() == pytest.approx(d_noise / d_image)
+    assert ModeSeeking(weight=2.0, eps=1.0)(z, fake, None).item() == pytest.approx(2.0 / (d_image / d_noise + 1.0))
+    # Collapse (both halves draw the same image) costs 1 / eps; a batch of one has no pair and costs nothing.
+    same = torch.zeros(4, 1, 2, 2)
+    assert mode_seeking_term(torch.randn(4, 3), same, eps=1e-5).item() == pytest.approx(1e5)
+    assert mode_seeking_term(torch.randn(1, 3), torch.zeros(1, 1, 2, 2), eps=1e-5).item() == 0.0
+
+
+def test_mode_seeking_pairs_the_fakes_labels():
+    draw = paired_labels(lambda n: torch.arange(10, 10 + n))
+    assert draw(6).tolist() == [10, 11, 12, 10, 11, 12]
+    assert draw(5).tolist() == [10, 11, 12, 10, 11]
+    tricks = TrickSet({"mode_seeking": {"weight": 1.0, "eps": 1e-5}})
+    assert tricks.label_sampler(lambda n: torch.arange(n))(4).tolist() == [0, 1, 0, 1]
+    assert len(tricks.generator_regularizers()) == 1 and tricks.regularizers() == []
+    (problem,) = TrickSet({"mode_seeking": {"weight": 0, "eps": 1e-5}}).problems()
+    assert "stabilize.mode_seeking.weight=0 is invalid" in problem

@@ -147,6 +147,26 @@ def test_reuse_fakes_runs_one_generator_forward_a_step_and_still_trains_g(reuse,
     assert any(not torch.equal(a, b) for a, b in zip(d_before, d_after_d_step))
 
 
+@pytest.mark.parametrize("reuse", [False, True])
+def test_mode_seeking_adds_its_term_to_g_loss_on_same_label_pairs(reuse):
+    from ganbench.losses import class_loss
+    from ganbench.stabilize.mode_seeking import mode_seeking_term
+
+    step = built_for("stabilize=mode_seeking", "model=cgan_projection", f"train.reuse_fakes={str(reuse).lower()}").step
+    drawn = []  # (noise, labels, fakes) of every G forward
+    step.generator.register_forward_hook(lambda module, args, out: drawn.append((args[0], args[1], out)))
+    step.discriminator_step(*real_batch(8))
+    g_loss = step.generator_step(8, CPU)["g_loss"]
+    z, labels, fake = drawn[-1]  # the fakes the G update scored: the D update's, or its own
+    assert len(drawn) == (1 if reuse else 2)
+    assert all(torch.equal(l[:4], l[4:]) for _, l, _ in drawn)  # both halves share their labels, in either update
+    # G's loss by hand from the same fakes and the same D (G's update leaves D alone): the plain loss + the term.
+    logits, classes = step.discriminator(fake.detach(), labels)
+    term = mode_seeking_term(z, fake.detach(), 1e-5)
+    expected = step.loss.g_loss(logits, torch.ones(8)) + class_loss(classes, labels) + term
+    assert term.item() > 0 and g_loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
 def test_train_amp_turns_bf16_autocast_on_where_it_says() -> None:
     cuda = torch.device("cuda")
     assert amp_enabled(True, CPU) and not amp_enabled(False, cuda)

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from ganbench.losses import GANLoss
-from ganbench.stabilize.base import REGISTRY, GeneratorAverage, InputTransform, Regularizer, TargetMaker, Trick
+from ganbench.stabilize.base import (REGISTRY, GeneratorAverage, GeneratorRegularizer, InputTransform, Regularizer,
+                                    TargetMaker, Trick)
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
@@ -80,6 +81,16 @@ class TrickSet:
         """Terms the tricks add to D's loss."""
         return [r for trick in self._ordered() if (r := trick.regularizer()) is not None]
 
+    def generator_regularizers(self) -> list[GeneratorRegularizer]:
+        """Terms the tricks add to G's loss."""
+        return [r for trick in self._ordered() if (r := trick.generator_regularizer()) is not None]
+
+    def label_sampler(self, sample: Callable[[int], Tensor]) -> Callable[[int], Tensor]:
+        """The fakes' label sampler after the tricks that change how labels are drawn."""
+        for trick in self._ordered():
+            sample = trick.label_sampler(sample)
+        return sample
+
     def generator_average(self, generator: nn.Module) -> GeneratorAverage | None:
         """The averaged generator a trick keeps (EMA), or None; at most one trick keeps one."""
         averages = [a for trick in self._ordered() if (a := trick.generator_average(generator)) is not None]
@@ -102,5 +113,5 @@ def stabilize_tag(stabilize: Mapping[str, Any] | None) -> str:
     return TrickSet(stabilize).tag()
 
 
-__all__ = ["GeneratorAverage", "InputTransform", "NONE", "REGISTRY", "Regularizer", "TargetMaker", "Trick", "TrickSet",
+__all__ = ["GeneratorAverage", "GeneratorRegularizer", "InputTransform", "NONE", "REGISTRY", "Regularizer", "TargetMaker", "Trick", "TrickSet",
            "stabilize_tag", "trick_names"]

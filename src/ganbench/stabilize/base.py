@@ -9,12 +9,14 @@ selected trick through them (``TrickSet``), so no other module reads a trick by 
 * ``input_transform(total_steps)``: a function applied to every image D sees (instance noise, DiffAugment);
 * ``regularizer()``: a term added to D's loss (R1, LeCam, consistency regularisation); one that reads the
   real batch only says so (``real_only_regularizer``);
-* ``generator_average(generator)``: a running average of G's weights, used for sampling (EMA).
+* ``generator_average(generator)``: a running average of G's weights, used for sampling (EMA);
+* ``generator_regularizer()``: a term added to G's loss, given the noise and the fakes (mode seeking);
+* ``label_sampler(sample)``: how the fakes' labels are drawn (mode seeking's same-label pairs).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import torch
@@ -75,6 +77,12 @@ class Trick:
     def generator_average(self, generator: nn.Module) -> "GeneratorAverage | None":
         return None
 
+    def generator_regularizer(self) -> "GeneratorRegularizer | None":
+        return None
+
+    def label_sampler(self, sample: Callable[[int], Tensor]) -> Callable[[int], Tensor]:
+        return sample
+
 
 class InputTransform:
     """A change to every image D sees that may depend on the generator step (``step`` is set by the loop)."""
@@ -93,6 +101,13 @@ class Regularizer:
         raise NotImplementedError
 
 
+class GeneratorRegularizer:
+    """A term of G's loss, given the noise a G update's fakes were drawn from, the fakes and their labels."""
+
+    def __call__(self, z: Tensor, fake: Tensor, labels: Tensor) -> Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
 class GeneratorAverage:
     """An averaged copy of G (``module``), updated after every G update; what samples and evaluations use."""
 
@@ -106,8 +121,6 @@ class GeneratorAverage:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:  # pragma: no cover - interface
         raise NotImplementedError
-
-
 
 
 class TargetMaker:

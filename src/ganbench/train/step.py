@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ganbench.losses import GANLoss, class_loss, gradient_penalty
-from ganbench.stabilize import Regularizer, TargetMaker
+from ganbench.stabilize import GeneratorRegularizer, Regularizer, TargetMaker
 
 
 def no_penalty(critic: nn.Module, real: Tensor, fake: Tensor, labels: Tensor) -> float:
@@ -108,6 +108,7 @@ class GANStep:
     after_d_update: Callable[[nn.Module], None] = no_op  # e.g. WGAN's weight clipping, once per D update
     after_g_update: Callable[[nn.Module], None] = no_op  # e.g. the EMA of G's weights
     regularizers: Sequence[Regularizer] = ()  # the tricks' terms of D's loss: R1, LeCam, consistency
+    g_regularizers: Sequence[GeneratorRegularizer] = ()  # the tricks' terms of G's loss: mode seeking
     class_weight: float = 1.0  # ACGAN's auxiliary classification loss weight
     autocast: Callable[[], Any] = nullcontext  # bf16 autocast when train.amp turns it on (build.amp_enabled)
     # The G update reuses the last D update's fakes: one G forward a step, as the PyTorch DCGAN example.
@@ -116,7 +117,7 @@ class GANStep:
     # seed S3's code); unconditional nets ignore labels.
     fakes_take_real_labels: bool = False
     d_update: DUpdate = joint_update  # one optimizer step on both batches, or two (train.d_update)
-    _fakes: tuple[Tensor, Tensor] | None = field(default=None, init=False, repr=False)
+    _fakes: tuple[Tensor, Tensor, Tensor] | None = field(default=None, init=False, repr=False)  # noise, fakes, labels
     _real_labels: Tensor | None = field(default=None, init=False, repr=False)
 
     def discriminator_step(self, real: Tensor, labels: Tensor) -> dict[str, Tensor]:
@@ -125,7 +126,7 @@ class GANStep:
         z, fake_labels = self.sample_noise(n), self._labels_for_fakes(n)
         with torch.set_grad_enabled(self.reuse_fakes), self.autocast():
             fake = self.generator(z, fake_labels)
-        self._fakes = (fake, fake_labels) if self.reuse_fakes else None  # with its graph, for the G update
+        self._fakes = (z, fake, fake_labels) if self.reuse_fakes else None  # with its graph, for the G update
         fake = fake.detach()  # D's update never reaches G
         real_targets, fake_targets = self.targets(n, real.device)
 
@@ -142,12 +143,14 @@ class GANStep:
         }
 
     def generator_step(self, n: int, device: torch.device) -> dict[str, Tensor]:
-        fake, fake_labels = self._fakes if self._fakes is not None else self._generate(n)
+        z, fake, fake_labels = self._fakes if self._fakes is not None else self._generate(n)
         self._fakes = None
         with self.autocast():
             logits, classes = self.discriminator(self.perturb(fake), fake_labels)
             loss = self.loss.g_loss(logits, self.targets.generator_targets(n, device))
             loss = loss + self.class_weight * class_loss(classes, fake_labels)
+            for regularizer in self.g_regularizers:
+                loss = loss + regularizer(z, fake, fake_labels)
 
         self.g_optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -169,10 +172,10 @@ class GANStep:
             return self._real_labels
         return self.sample_labels(n)
 
-    def _generate(self, n: int) -> tuple[Tensor, Tensor]:
+    def _generate(self, n: int) -> tuple[Tensor, Tensor, Tensor]:
         z, fake_labels = self.sample_noise(n), self._labels_for_fakes(n)
         with self.autocast():
-            return self.generator(z, fake_labels), fake_labels
+            return z, self.generator(z, fake_labels), fake_labels
 
     def _read(self, logits: Tensor) -> Tensor:
         """D's mean output as a user reads it: a probability for probability losses, else the raw score."""
