@@ -153,3 +153,20 @@ def test_a_trick_listed_twice_is_refused(cli, tmp_path):
     proc, _ = cli(tmp_path, "stabilize=[smooth,smooth]", f"tracking.uri=sqlite:///{tmp_path}/m.db")
     assert proc.returncode == 2 and "lists smooth more than once" in proc.stderr
     assert not (tmp_path / "m.db").exists()
+
+
+def test_a_presets_trick_settings_left_behind_by_a_stabilize_choice_are_refused():
+    # Hydra swaps the stabilize option but keeps a preset's own stabilize.<trick> settings, which would still train.
+    from ganbench.validate import leftover_trick_problems
+
+    overrides = ["experiment=seed_s1_cgan_mnist", "stabilize=none"]
+    cfg = compose_cfg(*overrides)
+    assert dict(cfg.stabilize) == {"smooth": {"real_target": 0.9}}  # what would have trained
+    (problem,) = leftover_trick_problems(cfg, overrides)
+    assert "stabilize.smooth is still set" in problem and "~stabilize.smooth" in problem
+    with pytest.raises(ConfigError, match="stabilize.smooth is still set"):
+        check(cfg, overrides)
+
+    for fine in (["experiment=seed_s1_cgan_mnist", "stabilize=[smooth,ema]"], ["experiment=seed_s1_cgan_mnist"],
+                 ["experiment=fast_hoda", "stabilize=none"], ["experiment=seed_s1_cgan_mnist", "stabilize=none", "~stabilize.smooth"]):
+        assert leftover_trick_problems(compose_cfg(*fine), fine) == [], fine

@@ -192,6 +192,28 @@ def override_problems(overrides: Sequence[str]) -> list[str]:
     return p
 
 
+def leftover_trick_problems(cfg: DictConfig, overrides: Sequence[str]) -> list[str]:
+    """Trick settings the command line's ``stabilize=`` choice does not name: a preset's, left behind.
+
+    Hydra replaces the ``stabilize`` group's option but merges a preset's own ``stabilize.<trick>`` settings on
+    top, so ``experiment=seed_s1_cgan_mnist stabilize=none`` would still train with seed S1's ``smooth``.
+    """
+    chosen = None
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        if override.key_or_group == "stabilize" and not override.is_delete():
+            value = override.value()
+            chosen = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    if chosen is None:
+        return []
+    choice = f"[{','.join(chosen)}]" if len(chosen) != 1 else chosen[0]
+    return [
+        f"stabilize.{name} is still set (by a preset or an override) but stabilize={choice} does not choose it: "
+        f"add {name} to the stabilize list to keep it, or drop its settings with ~stabilize.{name}"
+        for name in (cfg.get("stabilize") or {})
+        if name not in chosen
+    ]
+
+
 def config_advice(cfg: DictConfig) -> list[str]:
     """Valid but doubtful combinations, one line each: the run goes ahead as asked, with a warning."""
     advice = []
@@ -207,6 +229,6 @@ def config_advice(cfg: DictConfig) -> list[str]:
 
 def check(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
     """Raise ConfigError listing every problem in ``cfg`` (and its command-line ``overrides``); quiet when valid."""
-    problems = override_problems(overrides) + config_problems(cfg)
+    problems = override_problems(overrides) + leftover_trick_problems(cfg, overrides) + config_problems(cfg)
     if problems:
         raise ConfigError("; ".join(problems) if len(problems) == 1 else "\n".join(problems))
