@@ -50,8 +50,10 @@ def final_weights(client: MlflowClient, run_id: str, tmp: Path, key: str = "gene
     return load_checkpoint(path)[key]
 
 
-# The second set also trains under bf16 autocast (fast_hoda's train.amp=native here): resume and determinism hold there too.
-TECHNIQUES = {"plain": (), "ema+diffaug+bf16": ("stabilize=[ema,diffaug]", "stabilize.ema.decay=0.9", "train.amp=true")}
+# The second set trains the way fast_hoda does (mode seeking's paired labels and term, the D step's fakes reused for
+# G's, bf16 autocast: its train.amp=native here) plus EMA and DiffAugment: resume and determinism hold there too.
+TECHNIQUES = {"plain": (), "fast_hoda-like": ("stabilize=[ema,diffaug,mode_seeking]", "stabilize.ema.decay=0.9",
+                                              "train.reuse_fakes=true", "train.amp=true")}
 
 
 @pytest.fixture(scope="module", params=list(TECHNIQUES))
