@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import argparse
 import platform
+import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -19,6 +23,7 @@ from hydra import compose, initialize_config_module
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganbench.data import load_dataset
+from ganbench.memory import keep_freed_memory
 from ganbench.models import build_models
 from ganbench.train.run import train_run
 from ganbench.train.settings import TrainSettings
@@ -111,7 +116,7 @@ def harness_seconds(cfg, data, tmp: Path) -> tuple[float, int]:
     return result["seconds"], result["steps"]
 
 
-def matmul_peak_flops(size: int = 2048, repeats: int = 10) -> float:
+def matmul_peak_flops(size: int = 2048, repeats: int = 20) -> float:
     """The machine's measured float32 matmul rate (best of a few), our yardstick for 'peak'."""
     a, b = torch.randn(size, size), torch.randn(size, size)
     a @ b
@@ -154,30 +159,102 @@ def step_rate(cfg, images: torch.Tensor, labels: torch.Tensor, batch: int, steps
 
 SEED_PRESETS = ("seed_s0a_dcgan_sign", "seed_s0b_dcgan_sign_stable", "seed_s0c_acgan_sign", "seed_s0d_wgan_sign",
                 "seed_s1_cgan_mnist", "seed_s2_dcgan_mnist_normal", "seed_s3_cgan_hoda", "seed_s4_gan_mnist")
+# The variants of part 5, each timed in a fresh process (the heap setting holds for a whole process): PyTorch's
+# default memory format or channels_last, with glibc's default heap ("system") or ganbench's (train.keep_freed_memory).
+PRESET_VARIANTS = {
+    "system": ("train.keep_freed_memory=false",),
+    "keep": ("train.keep_freed_memory=true",),
+    "channels_last_keep": ("train.keep_freed_memory=true", "train.channels_last=true"),
+}
 
 
-def preset_speeds(peak: float, seconds: float = 6.0, presets: tuple[str, ...] = SEED_PRESETS) -> dict[str, float]:
-    """Images/s and FLOP share of the matmul peak of every seed preset's step at its own batch and image size.
+# The ops that carry a step's counted FLOPs (what torch.utils.flop_counter counts: matmuls and convolutions), as
+# torch.profiler names them; the rest of a step's time (elementwise ops, BatchNorm, dropout's RNG, the optimizer,
+# Python) is what "avoiding needless work" can remove.
+FLOP_OPS = frozenset({"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::convolution", "aten::_convolution",
+                      "aten::convolution_backward", "aten::mkldnn_convolution", "aten::_slow_conv2d_forward",
+                      "aten::_slow_conv2d_backward", "aten::slow_conv_transpose2d", "aten::mkldnn_linear"})
+
+
+def flop_op_time_share(step: Callable[[int], None], steps: int) -> float:
+    """The share of ``steps`` steps' CPU time (torch.profiler, self time) spent inside FLOP_OPS."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        for i in range(steps):
+            step(i)
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    return sum(e.self_cpu_time_total for e in events if e.key in FLOP_OPS) / total
+
+
+def preset_images_per_s(name: str, overrides: Sequence[str], seconds: float,
+                        settle_seconds: float = 90.0) -> tuple[float, float]:
+    """Images/s of one seed preset's step in this process, as a run of it would train (heap setting included).
 
     Random images in [-1, 1] of the preset's size (a step's cost does not depend on the pixels); one D update
-    and one G update per step, whatever the preset's d_steps, for both the count and the clock. Each preset is
-    timed for about ``seconds`` after one warm-up step, with PyTorch's default memory format and with channels_last.
+    and one G update per step, whatever the preset's d_steps. Warm-up steps run until one faults in less than 1 MB
+    of fresh memory (the heap has settled: with train.keep_freed_memory it takes a few dozen steps to find its
+    block sizes) or for ``settle_seconds`` (glibc's default heap never settles), then about ``seconds`` are timed.
+    Also returns the share of a step's time inside its matmuls and convolutions (``flop_op_time_share``).
     """
+    cfg = compose_cfg(f"experiment={name}", *overrides)
+    if cfg.train.keep_freed_memory:
+        keep_freed_memory()
+    batch, size = int(cfg.train.batch_size), int(cfg.dataset.image_size)
+    images = torch.rand(batch * 2, 1, size, size) * 2 - 1
+    labels = torch.randint(0, 10, (batch * 2,))
+    torch.manual_seed(0)
+    built = build(TrainSettings.from_config(cfg, "bench"), 10, torch.device("cpu"), total_steps=1000)
+    if cfg.train.channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+
+    def one_step(i: int) -> None:
+        j = (i * batch) % images.size(0)
+        built.step.discriminator_step(images[j : j + batch], labels[j : j + batch])
+        built.step.generator_step(batch, torch.device("cpu"))["g_loss"].item()
+
+    start, i = time.perf_counter(), 0
+    while True:
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        began = time.perf_counter()
+        one_step(i)
+        i, step_seconds = i + 1, time.perf_counter() - began
+        settled = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) * resource.getpagesize() < 2**20
+        if i >= 2 and (settled or time.perf_counter() - start > settle_seconds):
+            break
+    steps = max(2, min(200, round(seconds / step_seconds)))
+    began = time.perf_counter()
+    for k in range(steps):
+        one_step(i + k)
+    rate = batch * steps / (time.perf_counter() - began)
+    return rate, flop_op_time_share(lambda k: one_step(i + steps + k), max(1, min(5, round(3 / step_seconds))))
+
+
+def preset_images_per_s_apart(name: str, overrides: Sequence[str], seconds: float) -> tuple[float, float, float]:
+    """``preset_images_per_s`` in a fresh Python process (this script with ``--rate-of``), and the matmul peak
+    measured in that process right after it (a shared machine's speed drifts; each share is against its own peak)."""
+    out = subprocess.run([sys.executable, __file__, "--rate-of", name, "--seconds", str(seconds), *overrides],
+                         capture_output=True, text=True, check=True)
+    rate, flop_ops, peak = out.stdout.strip().splitlines()[-1].split()
+    return float(rate), float(flop_ops), float(peak)
+
+
+def preset_speeds(seconds: float = 8.0, presets: tuple[str, ...] = SEED_PRESETS) -> dict[str, float]:
+    """Images/s and FLOP share of the matmul peak of every seed preset's step, in each of PRESET_VARIANTS."""
     figures: dict[str, float] = {}
     for name in presets:
         short = name.removeprefix("seed_")
         base = compose_cfg(f"experiment={name}")
-        flops = step_flops(base, int(base.train.batch_size))  # the same count with either memory format
+        flops = step_flops(base, int(base.train.batch_size))  # the same count in every variant
         figures[f"{short}_step_gflops"] = flops / 1e9
-        for fmt, extra in (("", []), ("_channels_last", ["train.channels_last=true"])):
-            cfg = compose_cfg(f"experiment={name}", *extra)
-            batch, size = int(cfg.train.batch_size), int(cfg.dataset.image_size)
-            images = torch.rand(batch * 2, 1, size, size) * 2 - 1
-            labels = torch.randint(0, 10, (batch * 2,))
-            once = 1 / step_rate(cfg, images, labels, batch, steps=1, warmup=1)
-            rate = step_rate(cfg, images, labels, batch, steps=max(2, min(100, round(seconds / once))), warmup=1)
-            figures[f"{short}{fmt}_images_per_s"] = rate * batch
-            figures[f"{short}{fmt}_flops_fraction_of_peak"] = flops * rate / peak
+        for variant, overrides in PRESET_VARIANTS.items():
+            rate, flop_ops, peak = preset_images_per_s_apart(name, overrides, seconds)
+            share = flops * rate / int(base.train.batch_size) / peak
+            figures[f"{short}_{variant}_images_per_s"] = rate
+            figures[f"{short}_{variant}_matmul_peak_gflops"] = peak / 1e9
+            figures[f"{short}_{variant}_flops_fraction_of_peak"] = share
+            # The share if every op but the matmuls and convolutions took no time: what their kernels allow.
+            figures[f"{short}_{variant}_kernel_ceiling"] = share / flop_ops
+        figures[f"{short}_keep_speedup"] = figures[f"{short}_keep_images_per_s"] / figures[f"{short}_system_images_per_s"]
     return figures
 
 
@@ -189,15 +266,20 @@ def main() -> None:
     parser.add_argument("--only-presets", action="store_true", help="only part 5: every seed preset's images/s and FLOP share")
     parser.add_argument("--presets", default=",".join(SEED_PRESETS),
                         help="comma-separated seed presets for part 5 (default: all), e.g. seed_s3_cgan_hoda")
+    parser.add_argument("--rate-of", metavar="PRESET", help=argparse.SUPPRESS)  # part 5's worker: one preset's images/s
+    parser.add_argument("--seconds", type=float, default=8.0, help="seconds timed per seed preset and variant (part 5)")
+    parser.add_argument("overrides", nargs="*", default=[], help=argparse.SUPPRESS)  # the worker's config overrides
     args = parser.parse_args()
+    if args.rate_of:
+        print(*preset_images_per_s(args.rate_of, args.overrides, args.seconds), matmul_peak_flops())
+        return
+    keep_freed_memory()  # as every ganbench run does (train.keep_freed_memory=true), for parts 1-4
     presets = tuple(args.presets.split(","))
     if unknown := sorted(set(presets) - set(SEED_PRESETS)):
         parser.error(f"unknown preset(s) {', '.join(unknown)}; choose from {', '.join(SEED_PRESETS)}")
     if args.only_presets:
-        peak = matmul_peak_flops()
-        print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-              f"matmul peak {peak / 1e9:.1f} GFLOP/s")
-        for name, value in preset_speeds(peak, presets=presets).items():
+        print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+        for name, value in preset_speeds(args.seconds, presets).items():
             print(f"{name}: {value:.4g}")
         return
     steps = 20 if args.quick else 80
@@ -265,7 +347,7 @@ def main() -> None:
         figures[f"images_per_s_batch_{b}"] = b * step_rate(compose_cfg(f"train.batch_size={b}"), data.images, data.labels, b, max(5, steps * 128 // b // 2))
 
     # 5. Every seed preset's images/s and FLOP share (at its own batch and image size).
-    figures.update(preset_speeds(peak))
+    figures.update(preset_speeds(args.seconds))
 
     print()
     for name, value in figures.items():

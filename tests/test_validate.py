@@ -29,6 +29,7 @@ def compose_cfg(*overrides: str):
         ("train.resume=maybe", "train.resume='maybe' is invalid"),
         ("train.deterministic=sometimes", "train.deterministic='sometimes' is invalid: choose true or false"),
         ("train.amp=bf16", "train.amp='bf16' is invalid: choose auto, native, true or false"),
+        ("train.keep_freed_memory=maybe", "train.keep_freed_memory='maybe' is invalid: choose true or false"),
         ("optim.momentum_final=0.7", "optim.momentum_final=0.7 needs optim.name=sgd (it is adam)"),
         ("optim.name=sgd optim.momentum_final=1.5", "optim.momentum_final=1.5 is invalid: it must be a number in [0, 1)"),
         ("train.lr_schedule.name=exponential train.lr_schedule.gamma=2", "train.lr_schedule.gamma=2 is invalid"),

@@ -47,7 +47,7 @@ def config_problems(cfg: DictConfig) -> list[str]:
     int_at_least(p, "train.checkpoint_every", t.checkpoint_every, 0)
     int_at_least(p, "train.keep_checkpoints", t.keep_checkpoints, 1)
     int_at_least(p, "train.collapse_patience", t.collapse_patience, 0)
-    for key in ("compile", "channels_last", "deterministic", "reuse_fakes"):
+    for key in ("compile", "channels_last", "deterministic", "reuse_fakes", "keep_freed_memory"):
         if not isinstance(t[key], bool):
             p.append(f"train.{key}={t[key]!r} is invalid: choose true or false")
     if t.fake_labels not in ("uniform", "real"):

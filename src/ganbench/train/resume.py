@@ -27,6 +27,7 @@ RESUME_IGNORES = (
     "train.keep_checkpoints",
     "train.checkpoint_dir",
     "train.num_threads",
+    "train.keep_freed_memory",
     "fresh",
 )
 UNFINISHED = ("RUNNING", "KILLED", "FAILED")
