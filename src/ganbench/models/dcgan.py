@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ganbench.models.base import DOutput, label_channels, one_hot
+from ganbench.models.dropout import Dropout
 from ganbench.models.conditioning import ConditionalBatchNorm2d, Projection, check_conditioning
 
 
@@ -127,7 +128,7 @@ class Discriminator(nn.Module):
                 layers.append(_norm2d(norm, c_out))
             layers.append(nn.LeakyReLU(0.2, inplace=True))
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
             c_in = c_out
         self.features = nn.Sequential(*layers, nn.Flatten())
         feat = c_in * (image_size // 2**n) ** 2

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from ganbench.models.base import DOutput, label_channels, one_hot
+from ganbench.models.dropout import Dropout
 from ganbench.models.init import KERAS_BN_MOMENTUM
 from ganbench.models.keras_layers import (
     KERAS_LEAKY_SLOPE,
@@ -99,10 +100,10 @@ class TutorialDCGANDiscriminator(nn.Module):
         self.features = nn.Sequential(
             KerasConv2d(1, 64, 5, 2, "same"),
             nn.LeakyReLU(leaky_slope),
-            nn.Dropout(dropout),
+            Dropout(dropout),
             KerasConv2d(64, 128, 5, 2, "same"),
             nn.LeakyReLU(leaky_slope),
-            nn.Dropout(dropout),
+            Dropout(dropout),
             nn.Flatten(),
         )
         self.score = nn.Linear(128 * side * side, 1)
@@ -178,7 +179,7 @@ class LabelChannelDiscriminator(nn.Module):
         layers: list[nn.Module] = []
         c_in = 1 + (num_classes if conditional else 0)
         for c_out in channels:
-            layers += [KerasConv2d(c_in, c_out, 3, 2, "same"), nn.LeakyReLU(leaky_slope), nn.Dropout(dropout)]
+            layers += [KerasConv2d(c_in, c_out, 3, 2, "same"), nn.LeakyReLU(leaky_slope), Dropout(dropout)]
             c_in = c_out
         self.features = nn.Sequential(*layers, GlobalMaxPool())
         self.score = nn.Linear(c_in, 1)
@@ -207,7 +208,7 @@ class ACGANDiscriminator(nn.Module):
         layers: list[nn.Module] = []
         c_in = 1
         for c_out, stride in ((32, 2), (64, 1), (128, 2), (256, 1)):
-            layers += [KerasConv2d(c_in, c_out, 3, stride, "same"), nn.LeakyReLU(leaky_slope), nn.Dropout(dropout)]
+            layers += [KerasConv2d(c_in, c_out, 3, stride, "same"), nn.LeakyReLU(leaky_slope), Dropout(dropout)]
             c_in = c_out
         self.features = nn.Sequential(*layers, GlobalMaxPool())
         self.score = nn.Linear(c_in, 1)
@@ -299,7 +300,7 @@ class WGANCritic(nn.Module):
             layers.append(KerasConv2d(c_in, c_out, kernel, stride, padding))
             if i > 0:
                 layers.append(keras_batchnorm(c_out, bn_momentum))
-            layers += [nn.LeakyReLU(leaky_slope), nn.Dropout(dropout)]
+            layers += [nn.LeakyReLU(leaky_slope), Dropout(dropout)]
             c_in = c_out
         self.features = nn.Sequential(*layers, nn.Flatten())
         self.score = nn.Linear(c_in * side * side, 1)
@@ -373,7 +374,7 @@ class SmallDCGANDiscriminator(nn.Module):
                 f"{4 * 2 ** (len(channels) - 1)} images, not {image_size}; seed S2 pads MNIST to 32 (dataset.image_size=32)"
             )
         layers: list[nn.Module] = [
-            nn.Dropout(input_dropout),
+            Dropout(input_dropout),
             nn.Conv2d(1, channels[0], 4, 2, 1),
             nn.LeakyReLU(leaky_slope),
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from ganbench.checks import number_in
+from ganbench.models.dropout import Dropout
 from ganbench.stabilize.base import Trick
 
 
@@ -12,7 +13,7 @@ def add_dropout(module: nn.Module, p: float) -> nn.Module:
     """Follow every LeakyReLU/ReLU of ``module`` with Dropout(p)."""
     for name, child in module.named_children():
         if isinstance(child, (nn.LeakyReLU, nn.ReLU)):
-            setattr(module, name, nn.Sequential(child, nn.Dropout(p)))
+            setattr(module, name, nn.Sequential(child, Dropout(p)))
         else:
             add_dropout(child, p)
     return module
