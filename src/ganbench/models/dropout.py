@@ -1,7 +1,8 @@
 """Dropout whose random mask does not depend on the tensor's memory format.
 
-PyTorch draws a dropout mask in the input's memory order: the same seed gives an NCHW map and its channels_last
-(NHWC) copy different masks, so ``train.channels_last=true`` would train another run, not the same run faster.
+PyTorch's own CPU generator (every CPU but Intel's, where MKL's draws the mask) fills a dropout mask in the
+input's memory order: the same seed gives an NCHW map and its channels_last (NHWC) copy different masks, so
+``train.channels_last=true`` would train another run, not the same run faster.
 ``Dropout`` draws the mask in the logical (N, C, H, W) order, as stock dropout does for a contiguous map, and lays
 it out like the input before multiplying: with channels_last the run differs from the NCHW one by float rounding
 only (the convolutions sum in another order), which ``tests/models/test_dropout.py`` checks on seed S3's step.
