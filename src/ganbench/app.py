@@ -15,8 +15,8 @@ from omegaconf import DictConfig
 from ganbench import validate
 from ganbench.data import DEFAULT_PREPROCESS, load_dataset
 from ganbench.device import resolve_device, set_determinism, set_threads
-from ganbench.memory import keep_freed_memory
 from ganbench.errors import EXIT_USAGE, UserError, print_error
+from ganbench.memory import keep_freed_memory
 from ganbench.models import is_conditional
 from ganbench import evaluate
 from ganbench.evaluate import EvalSettings
@@ -70,7 +70,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, Any]:
     name = run_name(cfg)
     settings = TrainSettings.from_config(cfg, name)
     set_threads(cfg.train.num_threads)
-    if cfg.train.get("keep_freed_memory", True):
+    if cfg.train.keep_freed_memory:
         keep_freed_memory()
     device = resolve_device(cfg.device)
     set_determinism(cfg.train.deterministic, device)

@@ -1,10 +1,10 @@
 """The process heap: memory that torch frees is kept for its next allocation instead of going back to the kernel.
 
 glibc's malloc serves every block over its mmap threshold (at most 32 MB) with a fresh ``mmap`` and unmaps it on
-``free``, and gives the top of its heap back to the kernel once enough of it is free. A training step allocates the same
-large activations and gradients every time (seed S3 at batch 1,024: 28x28x128 maps of about 400 MB), so every step
-got its memory anew from the kernel and paid a page fault, and the zeroing, for each 4 KB of it: 11 GB faulted a
-step, more time than the step's arithmetic in some layers (``benchmarks/RESULTS.md``). With mmap off for the heap
+``free``, and gives the top of its heap back to the kernel once enough of it is free. A training step allocates
+the same large activations and gradients every time (seed S3 at batch 1,024: 28x28x128 maps of about 400 MB), so
+every step got its memory anew from the kernel and paid a page fault, and the zeroing, for each 4 KB of it: 11 GB
+faulted a step, a third of the step's time (``benchmarks/RESULTS.md``). With mmap off for the heap
 and trimming off, a freed block is reused by the next step's allocation of the same size. The arithmetic is the
 same, so results do not change; the price is a higher resident set (the heap keeps its high-water mark).
 

@@ -17,8 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from ganbench.models.base import DOutput, label_channels, one_hot
-from ganbench.models.dropout import Dropout
 from ganbench.models.conditioning import ConditionalBatchNorm2d, Projection, check_conditioning
+from ganbench.models.dropout import Dropout
 
 
 def _norm2d(kind: str, channels: int) -> nn.Module:
