@@ -1,9 +1,8 @@
-"""Figures and images: the moving average against a direct computation, PNG export, sample grids."""
+"""Figures: the moving average against a direct computation, PNG export."""
 
 import numpy as np
-import torch
 
-from ganbench.plotting import figure_png, loss_curves, moving_average, sample_grid
+from ganbench.plotting import figure_png, loss_curves, moving_average
 
 
 def test_moving_average_is_the_trailing_mean_of_what_exists_so_far():
@@ -13,8 +12,6 @@ def test_moving_average_is_the_trailing_mean_of_what_exists_so_far():
     assert np.array_equal(moving_average(values, 1), np.array(values))
 
 
-def test_figures_export_as_png_and_grids_are_8_bit():
+def test_figures_export_as_png():
     fig = loss_curves({"d_loss": [1.0, 0.5, 0.2], "g_loss": [2.0, 1.0, 0.5]}, [1, 2, 3], "run")
     assert figure_png(fig).startswith(b"\x89PNG")
-    grid = sample_grid(torch.full((4, 1, 8, 8), -1.0), nrow=2)
-    assert grid.mode == "L" and grid.size == (2 * 10 + 2, 2 * 10 + 2)

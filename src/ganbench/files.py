@@ -10,8 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-import torch
-
 from ganbench.errors import UserError
 
 DEFAULT_HINT = "free some space there or choose another folder"
@@ -91,6 +89,8 @@ def atomic_save_torch(path: str | os.PathLike, obj: Any, hint: str = DEFAULT_HIN
     Serialised in memory first: torch's zip writer reports a full disk as an internal RuntimeError
     ("unexpected pos ..."), a plain file write as the OSError it is, which becomes a clear WriteError.
     """
+    import torch  # here, not at the top: the report writes its files with this module and starts without torch
+
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return atomic_write(path, lambda handle: handle.write(buffer.getbuffer()), hint)

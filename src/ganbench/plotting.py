@@ -1,4 +1,4 @@
-"""Every image and figure ganbench makes: sample grids, their animation, loss curves, and PNG export.
+"""ganbench's figures: loss curves, the training animation, and PNG export (sample grids: ``ganbench.grids``).
 
 matplotlib is switched to its file-only Agg backend here, once, before pyplot is first imported,
 so figures render the same on a laptop, a headless server and CI.
@@ -15,20 +15,10 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from PIL import Image  # noqa: E402
-from torch import Tensor  # noqa: E402
-from torchvision.utils import make_grid  # noqa: E402
 
-__all__ = ["Figure", "animate", "figure_png", "loss_curves", "moving_average", "plt", "sample_grid"]
-
-
-def sample_grid(images: Tensor, nrow: int) -> Image.Image:
-    """A grid of generator outputs in [-1, 1] (N, 1, S, S) as an 8-bit grayscale PIL image."""
-    grid = make_grid(images.detach().float().cpu(), nrow=nrow, padding=2, normalize=True, value_range=(-1, 1), pad_value=0.5)
-    array = (grid[0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-    return Image.fromarray(array, mode="L")
+__all__ = ["Figure", "animate", "figure_png", "loss_curves", "moving_average", "plt"]
 
 
 def animate(frames: Sequence[Image.Image], duration_ms: int = 400) -> bytes:

@@ -18,7 +18,6 @@ from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from ganbench.data.core import dataset_label
 from ganbench.errors import first_line
 from ganbench.files import write_error
 from ganbench.tracking import layout
@@ -150,6 +149,9 @@ def grid_tags(cfg: DictConfig, stabilize_label: str) -> dict[str, str]:
     ``dataset`` names the preprocessing too when it is not the default (hoda+hoda_reader); a run that also
     trains on the held-out split (dataset.train_with_test) is tagged data.heldout_seen=true.
     """
+    # Imported here: ganbench.data loads torch, which the report and its CLI (readers of this package) do without.
+    from ganbench.data import dataset_label
+
     tags = {layout.PRESET_TAG: str(cfg.preset)} if cfg.get("preset") else {}
     if cfg.dataset.get("train_with_test"):
         tags[layout.HELDOUT_SEEN_TAG] = "true"

@@ -1,0 +1,24 @@
+"""Sample grids: generator outputs in [-1, 1] laid out as one 8-bit image, and no torch for what draws only figures."""
+
+import subprocess
+import sys
+
+import numpy as np
+import torch
+
+from ganbench.grids import sample_grid
+
+
+def test_a_grid_maps_minus_one_to_black_one_to_white_and_pads_in_grey():
+    images = torch.stack([torch.full((1, 8, 8), v) for v in (-1.0, 1.0, 0.0, -1.0)])
+    grid = np.asarray(sample_grid(images, nrow=2))
+    assert grid.dtype == np.uint8 and grid.shape == (2 * 10 + 2, 2 * 10 + 2)
+    cells = [grid[2 + 10 * r : 10 + 10 * r, 2 + 10 * c : 10 + 10 * c] for r in range(2) for c in range(2)]
+    assert [int(np.unique(cell).item()) for cell in cells] == [0, 255, 128, 0]  # 0.0 -> 127.5, rounded
+    assert set(np.unique(grid[:2])) == {128} and set(np.unique(grid[:, :2])) == {128}  # the padding, 0.5 grey
+
+
+def test_the_report_and_the_figures_start_without_torch():
+    code = "import sys, ganbench.report, ganbench.plotting; print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
