@@ -1,4 +1,4 @@
-"""ganbench's figures: loss curves, the training animation, and PNG export (sample grids: ``ganbench.grids``).
+"""ganbench's figures: loss curves, the training animation, and PNG export (sample grids: ``ganbench.images``).
 
 matplotlib is switched to its file-only Agg backend here, once, before pyplot is first imported,
 so figures render the same on a laptop, a headless server and CI.

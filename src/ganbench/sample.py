@@ -33,7 +33,7 @@ from ganbench.files import atomic_write
 from ganbench.models import build_generator, is_conditional
 from ganbench.models.sampling import generate
 from ganbench.noise import sample_noise
-from ganbench.grids import sample_grid
+from ganbench.images import sample_grid
 from ganbench.report import ReportSettings, load
 from ganbench.tracking import check_reachable, layout, make_client
 from ganbench.train.checkpoint import CheckpointError, load_checkpoint

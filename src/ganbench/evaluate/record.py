@@ -13,7 +13,7 @@ from ganbench.evaluate.evaluator import Scores
 from ganbench.evaluate.figures import confusion_figure, histogram_figure
 from ganbench.evaluate.metrics import format_report
 from ganbench.evaluate.neighbours import NearestPairs
-from ganbench.grids import sample_grid
+from ganbench.images import sample_grid
 from ganbench.tracking import RunLogger
 from ganbench.tracking.layout import MEASURED_PREFIX, NEAREST_PAIRS_FILE
 

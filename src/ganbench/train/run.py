@@ -15,7 +15,7 @@ from torch import nn
 
 from ganbench.errors import ConfigError
 from ganbench.models.sampling import SAMPLES_PER_CLASS, generate, grid_inputs
-from ganbench.grids import sample_grid
+from ganbench.images import sample_grid
 from ganbench.progress import progress_bar
 from ganbench.tracking import RunLogger, layout
 from ganbench.train.build import amp_enabled, build

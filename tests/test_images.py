@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import torch
 
-from ganbench.grids import sample_grid
+from ganbench.images import sample_grid
 
 
 def test_a_grid_maps_minus_one_to_black_one_to_white_and_pads_in_grey():
