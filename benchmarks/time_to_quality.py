@@ -33,12 +33,13 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
 from ganbench.data import DEFAULT_PREPROCESS, load_dataset
-from ganbench.device import resolve_device, set_threads
+from ganbench.device import resolve_device, set_determinism, set_threads
 from ganbench.evaluate import EvalSettings
 from ganbench.evaluate.batchnorm import sampling_generator
 from ganbench.evaluate.classifier import get_classifier, load_splits
 from ganbench.evaluate.classifier_net import accuracy
 from ganbench.evaluate.evaluator import get_evaluator
+from ganbench.memory import keep_freed_memory
 from ganbench.models.sampling import generate
 from ganbench.noise import sample_noise
 from ganbench.train.build import build
@@ -82,7 +83,10 @@ def main() -> None:
         cfg = compose("config", overrides=overrides)
     torch.manual_seed(cfg.seed)
     set_threads(cfg.train.num_threads)
+    if cfg.train.keep_freed_memory:  # the process set-up of every ganbench run (ganbench.app.run)
+        keep_freed_memory()
     device = resolve_device(cfg.device)  # device=cuda for benchmarks/gpu.sh
+    set_determinism(cfg.train.deterministic, device)
 
     eval_settings = EvalSettings.from_config(cfg)
     evaluator = get_evaluator(replace(eval_settings, num_samples=10000), device)
