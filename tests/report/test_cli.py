@@ -1,5 +1,7 @@
-"""``python -m ganbench.report`` in-process: its arguments (both spellings), its errors (one line, exit 2)."""
+"""``python -m ganbench.report`` in-process: its arguments (both spellings), its errors (one line, exit 2); its start-up without torch."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,10 @@ def test_warnings_go_to_stderr_and_help_to_echo(hand_store, tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert err and all(line.startswith("ganbench.report: warning: ") for line in err)
     assert any("still RUNNING" in line for line in err) and said[-1].startswith("report: ")
+
+
+def test_the_report_starts_without_torch():
+    # torch and torchvision are 5 s of its start-up on 2 cores (benchmarks/startup.py); it reads the store, draws figures
+    code = "import sys, ganbench.report, ganbench.plotting; print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
