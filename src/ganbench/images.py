@@ -1,7 +1,7 @@
 """Generator outputs as images: a batch laid out as one grayscale sample grid (torchvision's ``make_grid``).
 
 Apart from ``ganbench.plotting`` so that what only draws figures (the report and its CLI) starts without
-torch and torchvision: ``import ganbench.report.cli`` took 11.5 s with them and 4.9 s without (2-core Xeon).
+torch and torchvision: 9.2 s of start-up with them, 3.8 s without (benchmarks/startup.py, 2-core Xeon).
 """
 
 from __future__ import annotations
