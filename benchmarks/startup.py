@@ -40,16 +40,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}")
-    results = {}
+    seconds: dict[str, list[float]] = {name: [] for name in ENTRY_POINTS}
+    loads_torch: dict[str, bool] = {}
     for _ in range(args.repeats):  # interleaved, so a machine that drifts slower weighs on every entry point alike
         for name, module in ENTRY_POINTS.items():
-            seconds, torch_loaded = import_seconds(module)
-            results.setdefault(name, []).append(seconds)
-            results[f"{name}_torch"] = torch_loaded
+            took, loads_torch[name] = import_seconds(module)
+            seconds[name].append(took)
     print()
     for name in ENTRY_POINTS:
-        print(f"startup_{name}_seconds: {statistics.median(results[name]):.2f}")
-        print(f"startup_{name}_imports_torch: {results[f'{name}_torch']}")
+        print(f"startup_{name}_seconds: {statistics.median(seconds[name]):.2f}")
+        print(f"startup_{name}_imports_torch: {loads_torch[name]}")
 
 
 if __name__ == "__main__":
