@@ -70,6 +70,8 @@ def config_problems(cfg: DictConfig) -> list[str]:
         number_in(p, "train.lr_schedule.gamma", sched.gamma, 0, 1, low_open=True)
     elif sched.name == "exponential":
         number_in(p, "train.lr_schedule.gamma", sched.gamma, 0, 1, low_open=True)
+    elif sched.name == "cosine":
+        number_in(p, "train.lr_schedule.min_factor", sched.min_factor, 0, 1, high_open=True)
 
     o = cfg.optim
     if o.name not in ("adam", "rmsprop", "sgd"):

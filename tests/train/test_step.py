@@ -135,6 +135,21 @@ def test_exponential_lr_schedule_decays_every_step_whatever_the_epoch_length(hod
     assert built.step.d_optimizer.param_groups[0]["lr"] == pytest.approx(2e-4 * 0.5**6)
 
 
+@pytest.mark.parametrize("min_factor", [0.0, 0.25])
+def test_cosine_lr_schedule_falls_over_the_run_to_its_floor_for_g_and_d_alike(hoda_small, min_factor):
+    # lr_t = low + (high - low) (1 + cos(pi t / T)) / 2, the closed form, for each net from its own starting rate.
+    cfg = compose_cfg("train.lr_schedule.name=cosine", f"train.lr_schedule.min_factor={min_factor}", "optim.g_lr=1e-4", "optim.d_lr=4e-4")
+    built = build(cfg, 10, torch.device("cpu"), total_steps=6, epoch_steps=2)
+    rates = []
+    hooks = Hooks(on_step=lambda state, values: rates.append((built.step.g_optimizer.param_groups[0]["lr"],
+                                                              built.step.d_optimizer.param_groups[0]["lr"])))
+    fit(built.step, hoda_small.images, hoda_small.labels, 32, 3, None, 1, torch.Generator().manual_seed(0), built.schedulers, hooks)
+    for start, column in ((1e-4, 0), (4e-4, 1)):
+        low = min_factor * start
+        expected = [low + (start - low) * (1 + math.cos(math.pi * t / 6)) / 2 for t in range(1, 7)]
+        assert [r[column] for r in rates] == pytest.approx(expected)  # stepped after each G step: the last is the floor
+
+
 def test_momentum_ramp_moves_sgd_momentum_linearly_and_then_holds(hoda_small):
     cfg = compose_cfg("optim.name=sgd", "optim.momentum=0.5", "optim.momentum_final=0.7", "optim.momentum_ramp_epochs=2")
     built = build(cfg, 10, torch.device("cpu"), total_steps=6, epoch_steps=2)

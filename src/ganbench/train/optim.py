@@ -28,7 +28,8 @@ def build_optimizer(params: Any, optim_cfg: Mapping[str, Any], lr: float, fused:
 
 def build_scheduler(optimizer: torch.optim.Optimizer, schedule: Mapping[str, Any], total_steps: int, epoch_steps: int) -> Any:
     """Learning-rate schedule, stepped after every generator step: constant, step (x gamma every step_epochs
-    epochs, seed S3), cosine (to 0 over the run) or exponential (x gamma every step, seed S4's decay)."""
+    epochs, seed S3), cosine (over the run, down to min_factor x the starting rate) or exponential (x gamma every
+    step, seed S4's decay)."""
     name = schedule.get("name", "constant")
     if name == "constant":
         return None
@@ -36,7 +37,8 @@ def build_scheduler(optimizer: torch.optim.Optimizer, schedule: Mapping[str, Any
         every = int(schedule["step_epochs"]) * max(1, epoch_steps)
         return torch.optim.lr_scheduler.StepLR(optimizer, every, float(schedule["gamma"]))
     if name == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps))
+        floor = float(schedule.get("min_factor", 0.0)) * optimizer.defaults["lr"]  # a factor: G and D may start apart
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps), eta_min=floor)
     if name == "exponential":
         return torch.optim.lr_scheduler.ExponentialLR(optimizer, float(schedule["gamma"]))
     raise ValueError(f"unknown lr_schedule {name!r}; choose constant, step, cosine or exponential")
