@@ -51,10 +51,11 @@ def final_weights(client: MlflowClient, run_id: str, tmp: Path, key: str = "gene
 
 
 # The second set trains the way fast_hoda does (mode seeking's paired labels and term, the D step's fakes reused for
-# G's, bf16 autocast: its train.amp=native here) plus EMA and DiffAugment: resume and determinism hold there too.
+# G's, its cosine learning rate, bf16 autocast: its train.amp=native here) plus EMA and DiffAugment: resume and
+# determinism hold there too.
 # Nets a quarter as wide: on a CPU without bf16 in hardware, autocast emulates it, ~4x the plain set's time at full width.
 TECHNIQUES = {"plain": (), "fast_hoda-like": ("stabilize=[ema,diffaug,mode_seeking]", "stabilize.ema.decay=0.9",
-                                              "train.reuse_fakes=true", "train.amp=true",
+                                              "train.reuse_fakes=true", "train.amp=true", "train.lr_schedule.name=cosine",
                                               "model.generator.channels=[32,16]", "model.discriminator.channels=[16,32]")}
 
 
