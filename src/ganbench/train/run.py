@@ -132,10 +132,11 @@ def train_run(
             gen.train()
         save_resume_checkpoint(state)
 
+    epochs = -(-steps // s.steps_per_epoch(n_images))  # the epochs the run reaches: max_steps may end it early
     with progress_bar(s.run_name, steps) as update:
 
         def bar(state: LoopState, values: dict[str, float], images_per_s: float) -> None:
-            update(completed=state.step, status=training_status(state, values, images_per_s, s.epochs))
+            update(completed=state.step, status=training_status(state, values, images_per_s, epochs))
 
         bar(state, {}, 0.0)
         state = fit(
