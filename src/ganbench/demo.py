@@ -3,8 +3,8 @@
 About 8 minutes on 2 CPU cores without bf16 (8 min 7 s on a 2-core EPYC in float32, from an empty cache).
 
 1. the ``demo`` grid (``sweeps/demo.yaml``: the fast_hoda preset with its projection D vs with ACGAN's class
-   head x 2 seeds on Hoda, 3,000 generator steps each) as one multirun: one MLflow parent run, four child runs with their samples,
-   losses, generator models and evaluation;
+   head x 2 seeds on Hoda, 3,000 generator steps each) as one multirun: one MLflow parent run, four child runs
+   with their samples, losses, generator models and evaluation;
 2. the leaderboard of that sweep (``ganbench.report``), logged to its parent run;
 3. where the report is, and the ``mlflow ui`` command that shows the runs.
 
