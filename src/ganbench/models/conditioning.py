@@ -14,9 +14,9 @@ CONDITIONINGS = ("none", "concat", "projection", "cbn", "acgan")
 class ConditionalBatchNorm2d(nn.Module):
     """BatchNorm without its own affine; a per-class scale and shift instead (initialised to 1 and 0)."""
 
-    def __init__(self, num_features: int, num_classes: int) -> None:
+    def __init__(self, num_features: int, num_classes: int, momentum: float = 0.1) -> None:
         super().__init__()
-        self.norm = nn.BatchNorm2d(num_features, affine=False)
+        self.norm = nn.BatchNorm2d(num_features, affine=False, momentum=momentum)
         self.scale = nn.Embedding(num_classes, num_features)
         self.shift = nn.Embedding(num_classes, num_features)
         nn.init.ones_(self.scale.weight)

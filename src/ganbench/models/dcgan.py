@@ -49,8 +49,12 @@ class Generator(nn.Module):
         kernel_size: int = 4,
         conditional: bool = False,
         conditioning: str | None = None,
+        bn_momentum: float = 0.1,
     ):
         super().__init__()
+        # ``bn_momentum`` (PyTorch's convention, its default 0.1) weighs each training batch in the running
+        # statistics that eval-mode sampling uses; training itself normalises by batch statistics, so it changes
+        # no weight, only how many batches the sampled statistics average (about 2 / bn_momentum).
         # ``conditioning`` (model.conditioning) overrides the older flag: cbn puts the class into BatchNorm,
         # every other conditional choice concatenates the one-hot label to z.
         if conditioning is not None:
@@ -66,7 +70,7 @@ class Generator(nn.Module):
         in_features = z_dim + (num_classes if conditional and not self.cbn else 0)
         self.project = nn.Sequential(
             nn.Linear(in_features, self.channels[0] * self.base**2, bias=False),
-            nn.BatchNorm1d(self.channels[0] * self.base**2),
+            nn.BatchNorm1d(self.channels[0] * self.base**2, momentum=bn_momentum),
             nn.ReLU(inplace=True),
         )
         padding = (kernel_size - 1) // 2
@@ -78,7 +82,8 @@ class Generator(nn.Module):
             layers.append(
                 nn.ConvTranspose2d(c_in, c_out, kernel_size, 2, padding, output_padding, bias=last)
             )
-            norm = ConditionalBatchNorm2d(c_out, num_classes) if self.cbn else nn.BatchNorm2d(c_out)
+            norm = (ConditionalBatchNorm2d(c_out, num_classes, bn_momentum) if self.cbn
+                    else nn.BatchNorm2d(c_out, momentum=bn_momentum))
             layers += [nn.Tanh()] if last else [norm, nn.ReLU(inplace=True)]
         self.net = nn.Sequential(*layers)
 
