@@ -43,3 +43,21 @@ def test_each_conditioning_makes_both_nets_depend_on_the_label(conditioning):
     assert (not torch.isclose(score[0], score[1])) == (conditioning != "acgan")  # ACGAN's D reads the class via its head
     assert (classes is not None) == (conditioning == "acgan")
     assert any(isinstance(m, ConditionalBatchNorm2d) for m in g.modules()) == (conditioning == "cbn")
+
+
+@pytest.mark.parametrize("conditioning", ["projection", "cbn"])
+def test_bn_momentum_changes_only_the_running_statistics_not_what_training_computes(conditioning):
+    # model.generator.bn_momentum: every BatchNorm of G (conditional ones included) averages its running statistics
+    # over about 2 / momentum batches; in train mode the output is the batch-statistics one, whatever the momentum.
+    slow, default = (nets("model=cgan_conv", f"model.conditioning={conditioning}", *extra)[0]
+                     for extra in (["+model.generator.bn_momentum=0.01"], []))
+    norms = [m for m in slow.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    assert len(norms) == 2 and all(m.momentum == 0.01 for m in norms)  # the projection's and one per hidden conv
+    z, labels = torch.randn(32, 100), torch.arange(32) % 10
+    assert torch.equal(slow(z, labels), default(z, labels))
+    first = next(m for m in default.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm))
+    first_slow = norms[0]
+    # running = (1 - m) * 0 + m * batch mean, so the two means differ by exactly the momentum ratio
+    torch.testing.assert_close(first_slow.running_mean * 10, first.running_mean, rtol=1e-5, atol=1e-7)
+    slow.eval(), default.eval()
+    assert not torch.equal(slow(z, labels), default(z, labels))  # eval-mode sampling reads the running statistics
