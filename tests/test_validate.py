@@ -35,6 +35,7 @@ def compose_cfg(*overrides: str):
         ("train.lr_schedule.name=exponential train.lr_schedule.gamma=2", "train.lr_schedule.gamma=2 is invalid"),
         ("train.lr_schedule.name=cosine train.lr_schedule.min_factor=1", "train.lr_schedule.min_factor=1 is invalid"),
         ("optim.betas=[0.5,1.5]", "optim.betas=[0.5, 1.5] is invalid"),
+        ("experiment=fast_hoda model.generator.bn_momentum=0", "model.generator.bn_momentum=0 is invalid: it must be a number in (0, 1]"),
         ("model.init=pylearn2", "model.init=pylearn2 needs model.init_range.generator: a weight range > 0"),
         ("model=seed_s4_gan model.init_range.discriminator=0", "model.init=pylearn2 needs model.init_range.discriminator"),
         ("stabilize=mode_seeking train.fake_labels=real", "stabilize=mode_seeking does not fit train.fake_labels=real"),

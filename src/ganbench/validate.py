@@ -134,6 +134,9 @@ def config_problems(cfg: DictConfig) -> list[str]:
         for net in ("generator", "discriminator"):
             if not isinstance(ranges.get(net), (int, float)) or ranges.get(net) <= 0:
                 p.append(f"model.init=pylearn2 needs model.init_range.{net}: a weight range > 0, e.g. 0.05")
+    for net in ("generator", "discriminator"):
+        if cfg.model[net].get("bn_momentum") is not None:  # BatchNorm's running-statistics weight of each batch
+            number_in(p, f"model.{net}.bn_momentum", cfg.model[net].bn_momentum, 0, 1, low_open=True)
     if t.d_update == "separate" and not trick_problems and cfg.loss.name in LOSSES:  # the tricks' terms can be built
         p += separate_update_problems(cfg, tricks)
     if not p:

@@ -74,7 +74,7 @@ def test_every_seed_preset_is_covered() -> None:
 def test_fast_hoda_is_the_benchmarked_projection_gan_on_hoda() -> None:
     # What benchmarks/time_to_quality.py measured (benchmarks/RESULTS.md): projection D, Hoda 28x28, batch 32, fakes reused,
     # mode seeking at weight 0.25, G and D half the default widths, Adam at 8e-4 for G and D on a cosine over the
-    # 15 epochs, bf16 where the hardware has it.
+    # 15 epochs, G's BatchNorm statistics averaged with momentum 0.01, bf16 where the hardware has it.
     cfg = compose_preset("fast_hoda", hydra_node=True)
     validate.check(cfg)
     assert (cfg.model.name, cfg.dataset.name, cfg.dataset.image_size, cfg.train.batch_size) == ("cgan_projection", "hoda", 28, 32)
@@ -86,6 +86,7 @@ def test_fast_hoda_is_the_benchmarked_projection_gan_on_hoda() -> None:
     assert (list(cfg.model.generator.channels), list(cfg.model.discriminator.channels)) == ([64, 32], [32, 64])
     generator, _ = build_preset(cfg)
     assert generator(torch.randn(4, cfg.noise.dim), torch.arange(4)).shape == (4, 1, 28, 28)
+    assert {m.momentum for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)} == {0.01}
 
 
 @pytest.mark.parametrize("name", PRESETS)
