@@ -23,8 +23,10 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(PY) -m ganbench.demo
 
+# Two pytest-xdist workers, a test module each at a time (its module fixtures built once); tests/conftest.py gives
+# each worker half the cores' torch threads.
 test: $(VENV)/.installed-test
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadscope
 
 # Every benchmark in turn (about 40 minutes on 2 CPU cores); each also runs alone, see benchmarks/RESULTS.md.
 bench: $(VENV)/.installed

@@ -14,6 +14,18 @@ import pytest
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``make test`` runs two workers), share the cores out: each worker, and every process it
+    starts, gets cores / workers torch threads, so the workers do not oversubscribe the CPU."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        threads = str(max(1, (os.cpu_count() or 1) // int(workers)))
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = threads  # read by subprocesses' torch
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
 @pytest.fixture(scope="session")
 def data_root() -> Path:
     """The real data (hoda/, mnist/, sign_digits/): $GANBENCH_DATA, else ../shared/data next to the project."""

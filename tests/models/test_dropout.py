@@ -56,8 +56,10 @@ def step_weights(channels_last: bool) -> dict[str, torch.Tensor]:
 
 def test_seed_s3s_step_in_channels_last_trains_the_same_weights_to_float_rounding():
     # Adam's first updates are about lr * sign(gradient), so a gradient within rounding of 0 may flip an entry by
-    # ~2 lr: a few such entries are rounding. With stock dropout's masks 67-100% of every tensor's entries differ.
+    # ~2 lr: such entries are rounding. How many depends on the kernels oneDNN picks for the thread count: under
+    # 0.03% of any tensor with 2 threads, up to 4% of G's with 1 (as each of `make test`'s two workers has on 2
+    # cores). With stock dropout's masks, 67-100% of every tensor's entries differ.
     nchw, nhwc = step_weights(False), step_weights(True)
     for name, value in nchw.items():
         differs = (nhwc[name].float() - value.float()).abs() > 1e-5
-        assert differs.float().mean() < 1e-3, (name, differs.float().mean())
+        assert differs.float().mean() < 0.1, (name, differs.float().mean())
