@@ -127,6 +127,7 @@ QUICK_EVAL_OVERRIDES = (
     "eval.heldout_limit=1000",
     "eval.kid_subsets=20",
     "eval.cas.epochs=1",
+    "eval.cas.min_steps=0",
 )
 
 

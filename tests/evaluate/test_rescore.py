@@ -70,6 +70,7 @@ def test_inception_is_skipped_with_a_reason_and_measurements_are_tagged(rescored
     assert tags["measured.feature_extractor"] == CLASSIFIER_EXTRACTOR
     assert tags["measured.classifier_sha256"] == quick_classifier.sha256
     assert tags["measured.inception_extractor"] == "skipped"
+    assert tags["measured.cas_updates"] == "3"  # 500 samples in batches of 128, one epoch, min_steps 0 (quick settings)
 
 
 @pytest.mark.slow

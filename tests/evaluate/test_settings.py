@@ -77,3 +77,9 @@ def test_the_new_metric_settings_are_read_and_each_problem_is_one_line(compose_c
     for key in ("bn_mode", "memorization_quantile", "density_neighborhood", "mifid_cosine_eps", "fid_inf_min_samples", "memorization_train_limit", "standing_steps", "classifier.arch"):
         assert sum(f"eval.{key}=" in line for line in lines) == 1, key
     assert EvalSettings.from_config(compose_cfg("eval.bn_mode=standing", "eval.fid_inf=true")).metrics.fid_inf is True
+
+
+def test_cas_min_steps_must_be_a_count(compose_cfg):
+    with pytest.raises(ConfigError, match=r"eval.cas.min_steps=-1 is invalid: it must be an integer >= 0"):
+        EvalSettings.from_config(compose_cfg("eval.cas.min_steps=-1"))
+    assert EvalSettings.from_config(compose_cfg("eval.cas.min_steps=0")).cas.min_steps == 0

@@ -148,7 +148,7 @@ def fit(
     """
     device = torch.device(device)
     model.to(device).train()
-    epochs = max(settings.epochs, math.ceil(settings.min_steps / max(steps_per_epoch, 1)))
+    epochs = training_epochs(steps_per_epoch, settings)
     total = epochs * steps_per_epoch
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings.lr, total_steps=max(total, 1))
@@ -197,6 +197,17 @@ def train_classifier(
     model = build_classifier(images.size(-1), num_classes, settings)
     source = shuffled_batches(images, labels, settings.batch_size, settings.seed)
     return fit(model, source, images.size(0) // settings.batch_size, settings, device, description)
+
+
+def training_epochs(steps_per_epoch: int, settings: ClassifierSettings) -> int:
+    """The epochs ``fit`` trains: ``settings.epochs``, or more where ``min_steps`` needs them."""
+    return max(settings.epochs, math.ceil(settings.min_steps / max(steps_per_epoch, 1)))
+
+
+def training_updates(n_images: int, settings: ClassifierSettings) -> int:
+    """The optimiser steps ``fit`` takes on ``n_images`` in full batches (CAS's ``measured.cas_updates``)."""
+    per_epoch = n_images // settings.batch_size
+    return training_epochs(per_epoch, settings) * per_epoch
 
 
 def train_cas_classifier(

@@ -25,7 +25,7 @@ from ganbench.data.preprocess import to_uint8
 from ganbench.errors import first_line
 from ganbench.evaluate.classifier import LoadedClassifier, get_classifier, load_splits, log_classifier_run, same_images
 from ganbench.evaluate.batchnorm import sampling_generator
-from ganbench.evaluate.classifier_net import accuracy, train_cas_classifier
+from ganbench.evaluate.classifier_net import accuracy, train_cas_classifier, training_updates
 from ganbench.evaluate.errors import ClassifierError, EvalError
 from ganbench.evaluate.features import (
     CLASSIFIER_EXTRACTOR,
@@ -225,6 +225,7 @@ class Evaluator:
             "heldout_split": self.settings.heldout_split,
             "heldout_images": str(self.cas_test_images.size(0)),
             "heldout_is_reference": str(self.heldout_is_reference).lower(),
+            "cas_updates": str(training_updates(self.num_samples, self.settings.cas)) if self.settings.cas_enabled else "off",
             "feature_extractor": CLASSIFIER_EXTRACTOR,
             "classifier_sha256": self.classifier.sha256,
             "classifier_test_accuracy": f"{self.classifier.test_accuracy:.4f}",

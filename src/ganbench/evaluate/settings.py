@@ -80,6 +80,7 @@ def eval_config_problems(ev: Mapping[str, Any]) -> list[str]:
     cas = ev.get("cas", {})
     if cas.get("enabled"):
         int_at_least("cas.epochs", 1)
+        int_at_least("cas.min_steps", 0)
         int_at_least("cas.batch_size", 1)
         if isinstance(cas.get("batch_size"), int) and isinstance(ev.get("num_samples"), int) and cas["batch_size"] > ev["num_samples"]:
             p.append(f"eval.cas.batch_size={cas['batch_size']} exceeds eval.num_samples={ev['num_samples']}; lower it or disable eval.cas.enabled")

@@ -95,8 +95,9 @@ def describe_metrics(metrics: Sequence[str], runs: Sequence[RunRecord], warnings
         held, held_split = _one(recorded(scored, "heldout_images")), _one(recorded(scored, "heldout_split", "eval.heldout_split"))
         if m == "cas":
             headers[m] = f"{samples} samples; tested on {held} {held_split}"
+            updates = _one(recorded(scored, "cas_updates"))
             line = (f"cas: accuracy on {held} held-out real images ({held_split} split) of a classifier trained only on "
-                    f"{samples} generated samples per epoch")
+                    f"{samples} generated samples" + (f" ({updates} updates)" if updates != "?" else " per epoch"))
         elif m in ("memorization_clf", "mifid_clf"):
             train_n = _one(recorded(scored, "memorization_train_images"))
             headers[m] = f"{samples} samples vs train ({train_n})"
