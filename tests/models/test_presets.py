@@ -5,8 +5,6 @@ describes (parameter counts of the reports' layer tables), and trains for real i
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -169,16 +167,9 @@ def test_s0d_wgan_matches_the_report_tables() -> None:
 
 
 @pytest.fixture(scope="session")
-def tracking_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One MLflow store and one data cache for every preset's run (creating either is the slow part)."""
-    root = tmp_path_factory.mktemp("presets")
-    previous = os.environ.get("GANBENCH_CACHE")
-    os.environ["GANBENCH_CACHE"] = str(root / "cache")
-    yield root
-    if previous is None:
-        os.environ.pop("GANBENCH_CACHE", None)
-    else:
-        os.environ["GANBENCH_CACHE"] = previous
+def tracking_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One MLflow store and one data cache (``cache/``) for every preset's run (creating either is the slow part)."""
+    return tmp_path_factory.mktemp("presets")
 
 
 @pytest.mark.parametrize("name", PRESETS)
@@ -186,6 +177,9 @@ def test_preset_trains_on_real_data(
     name: str, tracking_dir: Path, data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # whatever a run writes relative to the working directory stays in tmp
+    # Per test, not for the session: a session-long variable outlived this module and sent later modules' tests
+    # (those run after it under pytest-xdist) to this cache instead of the session's, where their classifier was.
+    monkeypatch.setenv("GANBENCH_CACHE", str(tracking_dir / "cache"))
     uri = f"sqlite:///{tracking_dir / 'mlflow.db'}"
     cfg = compose_preset(
         name,
