@@ -219,15 +219,29 @@ def leftover_trick_problems(cfg: DictConfig, overrides: Sequence[str]) -> list[s
     ]
 
 
+def copied_statistics_too_short(cfg: DictConfig) -> bool:
+    """Whether G's running BatchNorm statistics, which ``stabilize=ema`` copies, average fewer than half the steps
+    the EMA of its weights does (about 1 / momentum batches against 1 / (1 - decay) updates).
+
+    HODA.md's EMA row (momentum 0.1, decay 0.995: 10 batches against 200) scored 32.0 fid_clf with the copies and 11.7
+    re-estimated; fast_hoda (0.01 and 0.995) scored the same with either (benchmarks/RESULTS.md, 2026-12-07 evening).
+    """
+    momentum = float((cfg.model.get("generator") or {}).get("bn_momentum", 0.1))  # PyTorch's default where unset
+    decay = float(cfg.stabilize.ema.get("decay", 0.999))
+    return momentum > 2 * (1 - decay) + 1e-9  # the tolerance keeps 0.01 against 2 * (1 - 0.995) on the quiet side
+
+
 def config_advice(cfg: DictConfig) -> list[str]:
     """Valid but doubtful combinations, one line each: the run goes ahead as asked, with a warning."""
     advice = []
     tricks = cfg.get("stabilize") or {}
-    if "ema" in tricks and cfg.eval.get("enabled", True) and cfg.eval.get("bn_mode", "eval") == "eval":
+    if "ema" in tricks and cfg.eval.get("enabled", True) and cfg.eval.get("bn_mode", "eval") == "eval" \
+            and copied_statistics_too_short(cfg):
         advice.append(
             "stabilize=ema with eval.bn_mode=eval scores the average with BatchNorm statistics copied from G "
             "(when G has BatchNorm), which benchmarks/HODA.md measured far worse (fid_clf 32.0 against 11.7 "
-            "re-estimated); consider eval.bn_mode=standing"
+            "re-estimated); consider eval.bn_mode=standing, or model.generator.bn_momentum at most "
+            "2 * (1 - stabilize.ema.decay)"
         )
     return advice
 
