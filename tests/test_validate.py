@@ -181,5 +181,12 @@ def test_a_presets_trick_settings_left_behind_by_a_stabilize_choice_are_refused(
         check(cfg, overrides)
 
     for fine in (["experiment=seed_s1_cgan_mnist", "stabilize=[smooth,ema]"], ["experiment=seed_s1_cgan_mnist"],
-                 ["experiment=fast_hoda", "stabilize=none"], ["experiment=seed_s1_cgan_mnist", "stabilize=none", "~stabilize.smooth"]):
+                 ["experiment=fast_hoda", "stabilize=mode_seeking", "~stabilize.ema"],
+                 ["experiment=seed_s1_cgan_mnist", "stabilize=none", "~stabilize.smooth"]):
         assert leftover_trick_problems(compose_cfg(*fine), fine) == [], fine
+    # fast_hoda sets its EMA's decay: dropping the average takes ~stabilize.ema too (README says so).
+    (problem,) = leftover_trick_problems(compose_cfg("experiment=fast_hoda", "stabilize=mode_seeking"), ["stabilize=mode_seeking"])
+    assert "~stabilize.ema" in problem
+    with pytest.raises(ConfigError) as refused:  # one line: not also the left-behind decay's missing `start`
+        check(compose_cfg("experiment=fast_hoda", "stabilize=mode_seeking"), ["stabilize=mode_seeking"])
+    assert str(refused.value) == problem

@@ -197,8 +197,8 @@ def override_problems(overrides: Sequence[str]) -> list[str]:
     return p
 
 
-def leftover_trick_problems(cfg: DictConfig, overrides: Sequence[str]) -> list[str]:
-    """Trick settings the command line's ``stabilize=`` choice does not name: a preset's, left behind.
+def leftover_tricks(cfg: DictConfig, overrides: Sequence[str]) -> tuple[str, list[str]]:
+    """The command line's ``stabilize=`` choice and the tricks with settings it does not name: a preset's, left behind.
 
     Hydra replaces the ``stabilize`` group's option but merges a preset's own ``stabilize.<trick>`` settings on
     top, so ``experiment=seed_s1_cgan_mnist stabilize=none`` would still train with seed S1's ``smooth``.
@@ -209,13 +209,18 @@ def leftover_trick_problems(cfg: DictConfig, overrides: Sequence[str]) -> list[s
             value = override.value()
             chosen = [str(v) for v in value] if isinstance(value, list) else [str(value)]
     if chosen is None:
-        return []
+        return "", []
     choice = f"[{','.join(chosen)}]" if len(chosen) != 1 else chosen[0]
+    return choice, [name for name in (cfg.get("stabilize") or {}) if name not in chosen]
+
+
+def leftover_trick_problems(cfg: DictConfig, overrides: Sequence[str]) -> list[str]:
+    """One line for each trick whose settings the command line's ``stabilize=`` choice left behind."""
+    choice, names = leftover_tricks(cfg, overrides)
     return [
         f"stabilize.{name} is still set (by a preset or an override) but stabilize={choice} does not choose it: "
         f"add {name} to the stabilize list to keep it, or drop its settings with ~stabilize.{name}"
-        for name in (cfg.get("stabilize") or {})
-        if name not in chosen
+        for name in names
     ]
 
 
@@ -248,6 +253,10 @@ def config_advice(cfg: DictConfig) -> list[str]:
 
 def check(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
     """Raise ConfigError listing every problem in ``cfg`` (and its command-line ``overrides``); quiet when valid."""
-    problems = override_problems(overrides) + leftover_trick_problems(cfg, overrides) + config_problems(cfg)
+    # A left-behind trick's settings are usually incomplete (a preset sets one key): its own line says what to do,
+    # and the invalid-setting lines those settings would also cause are noise.
+    left = tuple(f"stabilize.{name}." for name in leftover_tricks(cfg, overrides)[1])
+    problems = (override_problems(overrides) + leftover_trick_problems(cfg, overrides)
+                + [p for p in config_problems(cfg) if not p.startswith(left)])
     if problems:
         raise ConfigError("; ".join(problems) if len(problems) == 1 else "\n".join(problems))
