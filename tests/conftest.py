@@ -69,12 +69,27 @@ def migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return db
 
 
+def copy_store(template: Path, db: Path) -> str:
+    """An already migrated SQLite store at ``db`` (a copy of ``template``, the session's empty one); its URI.
+
+    A new SQLite store costs MLflow 3-5 s of table migrations in the process that opens it first; tests whose
+    subject is not that first opening start from a copy (``test_demo`` and the first-sweep tests keep a new one).
+    """
+    db.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, db)
+    return f"sqlite:///{db}"
+
+
+@pytest.fixture(scope="session")
+def new_store(migrated_store: Path) -> Callable[[Path], str]:
+    """``new_store(path)``: an already migrated SQLite store at ``path``; returns its URI."""
+    return lambda db: copy_store(migrated_store, db)
+
+
 @pytest.fixture
 def mlflow_uri(tmp_path: Path, migrated_store: Path) -> str:
     """A fresh, already migrated SQLite store for this test (a copy of the session's empty one)."""
-    db = tmp_path / "mlflow.db"
-    shutil.copyfile(migrated_store, db)
-    return f"sqlite:///{db}"
+    return copy_store(migrated_store, tmp_path / "mlflow.db")
 
 
 @dataclass

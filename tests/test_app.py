@@ -49,9 +49,9 @@ def test_stabilize_list_combines_tricks():
 
 
 @pytest.fixture(scope="module")
-def finished_run(data_root, tmp_path_factory):
+def finished_run(data_root, tmp_path_factory, new_store):
     tmp = tmp_path_factory.mktemp("store")
-    uri = f"sqlite:///{tmp}/mlflow.db"
+    uri = new_store(tmp / "mlflow.db")
     cfg = compose_cfg(
         f"data.root={data_root}",
         "data.limit=256",
@@ -128,8 +128,9 @@ def test_cli_trains_on_mnist_and_says_it_used_the_test_split(tmp_path, data_root
     assert "test split" in runs[0].data.params["data.note"]
 
 
-def test_a_run_is_scored_at_the_end_and_every_epoch_when_asked(tmp_path, data_root, quick_classifier, quick_eval_overrides):
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+def test_a_run_is_scored_at_the_end_and_every_epoch_when_asked(tmp_path, data_root, quick_classifier, quick_eval_overrides,
+                                                              mlflow_uri):
+    uri = mlflow_uri
     cfg = compose_cfg("model=acgan", f"data.root={data_root}", "data.limit=256", "train.epochs=2", "train.batch_size=64",
                       "eval.every=1", f"tracking.uri={uri}", f"train.checkpoint_dir={tmp_path}/ck", *quick_eval_overrides)
     result = run(cfg)
@@ -143,8 +144,8 @@ def test_a_run_is_scored_at_the_end_and_every_epoch_when_asked(tmp_path, data_ro
     assert r.data.tags["measured.num_samples"] == "500"
 
 
-def test_the_users_sweep_trains_four_runs_whose_targets_are_smoothed_or_flipped(tmp_path):
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+def test_the_users_sweep_trains_four_runs_whose_targets_are_smoothed_or_flipped(tmp_path, mlflow_uri):
+    uri = mlflow_uri
     proc = cli("-m", "model=dcgan,wgan", "stabilize=smooth,noisy", "data.limit=320", "train.batch_size=32", "train.epochs=1",
                "eval.enabled=false", f"tracking.uri={uri}", f"train.checkpoint_dir={tmp_path}/ck",
                f"hydra.sweep.dir={tmp_path}/multirun", cwd=tmp_path)

@@ -169,10 +169,10 @@ def test_explicit_path_must_match_the_dataset(hoda, tmp_path):
 
 
 @pytest.mark.slow
-def test_classifier_run_is_logged_once(quick_classifier, tmp_path):
+def test_classifier_run_is_logged_once(quick_classifier, mlflow_uri):
     from ganbench.tracking import make_client
 
-    client = make_client(f"sqlite:///{tmp_path}/mlflow.db")
+    client = make_client(mlflow_uri)
     run_id = log_classifier_run(client, "clf", quick_classifier, "cache")
     assert log_classifier_run(client, "clf", quick_classifier, "cache") == run_id
     runs = client.search_runs([client.get_experiment_by_name("clf").experiment_id])
@@ -217,8 +217,8 @@ def test_classifier_features_through_torch_fidelity_separate_real_from_noise(qui
 
 
 @pytest.mark.slow
-def test_cli_finds_the_cached_classifier_and_logs_its_run(quick_classifier, quick_eval_overrides, tmp_path):
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+def test_cli_finds_the_cached_classifier_and_logs_its_run(quick_classifier, quick_eval_overrides, tmp_path, mlflow_uri):
+    uri = mlflow_uri
     overrides = [o for o in quick_eval_overrides if o.startswith("eval.classifier.")]
     out = subprocess.run(
         [sys.executable, "-m", "ganbench.evaluate.classifier", "dataset=hoda", f"tracking.uri={uri}", f"hydra.run.dir={tmp_path}/hydra", *overrides],

@@ -70,11 +70,11 @@ def dcgan(quick_classifier, quick_eval_overrides, compose_cfg):
 
 
 @pytest.mark.slow
-def test_unconditional_generator_gets_mode_metrics_and_the_stand_in_inception_metrics(dcgan, tmp_path):
+def test_unconditional_generator_gets_mode_metrics_and_the_stand_in_inception_metrics(dcgan, tmp_path, mlflow_uri):
     # Inception's weights are a download: a small registered extractor takes its place (eval.inception=on).
     cfg, generator = dcgan
     stand_in = {"inception": "on", "inception_extractor": "ganbench-test-tiny-rgb", "inception_num_samples": 300}
-    cfg = OmegaConf.merge(cfg, {"tracking": {"uri": f"sqlite:///{tmp_path}/m.db"}, "eval": {"reference_run": False, **stand_in}})
+    cfg = OmegaConf.merge(cfg, {"tracking": {"uri": mlflow_uri}, "eval": {"reference_run": False, **stand_in}})
     settings = EvalSettings.from_config(cfg)
     client = make_client(cfg.tracking.uri)
     rng_before = torch.get_rng_state()
@@ -165,12 +165,12 @@ def test_evaluator_is_built_once_and_real_features_are_cached_on_disk(dcgan, no_
 
 
 @pytest.mark.slow
-def test_parallel_jobs_starting_cold_log_one_reference_run(dcgan, tmp_path, no_hub_weights):
+def test_parallel_jobs_starting_cold_log_one_reference_run(dcgan, tmp_path, no_hub_weights, mlflow_uri):
     from concurrent.futures import ThreadPoolExecutor
 
     cfg, _ = dcgan
     evaluator = get_evaluator(EvalSettings.from_config(cfg), torch.device("cpu"))
-    client = make_client(f"sqlite:///{tmp_path}/m.db")
+    client = make_client(mlflow_uri)
     client.create_experiment("ganbench")
     reference.forget_reference_runs()  # as in fresh sweep workers, which have no memo yet
     with ThreadPoolExecutor(2) as pool:

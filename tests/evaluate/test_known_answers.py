@@ -92,9 +92,9 @@ def test_a_copying_generator_is_flagged_as_memorised(evaluator_cfg):
 
 
 @pytest.mark.slow
-def test_an_evaluation_logs_the_new_metrics_tags_and_pair_grid(quick_classifier, quick_eval_overrides, compose_cfg, tmp_path, no_hub_weights):
+def test_an_evaluation_logs_the_new_metrics_tags_and_pair_grid(quick_classifier, quick_eval_overrides, compose_cfg, mlflow_uri, no_hub_weights):
     cfg = compose_cfg("model=dcgan", *quick_eval_overrides, "eval.cas.enabled=false", "eval.bn_mode=standing", "eval.standing_steps=3")
-    cfg = OmegaConf.merge(cfg, {"tracking": {"uri": f"sqlite:///{tmp_path}/m.db"}})
+    cfg = OmegaConf.merge(cfg, {"tracking": {"uri": mlflow_uri}})
     torch.manual_seed(0)
     generator, _ = build_models(OmegaConf.to_container(cfg.model, resolve=True), cfg.noise.dim, 28, 10)
     before = {k: v.clone() for k, v in generator.state_dict().items()}

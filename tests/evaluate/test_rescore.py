@@ -26,8 +26,8 @@ INCEPTION_METRICS = {"fid_inception", "kid_inception", "is_inception"}
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return f"sqlite:///{tmp_path_factory.mktemp('store')}/mlflow.db"
+def store(tmp_path_factory, new_store):
+    return new_store(tmp_path_factory.mktemp("store") / "mlflow.db")
 
 
 @pytest.fixture(scope="module")
@@ -150,8 +150,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
         assert len(err) == 1 and err[0].startswith("ganbench.evaluate: error: ") and message in err[0], (argv, err)
 
 
-def test_python_m_ganbench_evaluate_accepts_tracking_experiment(tmp_path):
-    store = f"sqlite:///{tmp_path}/m.db"
+def test_python_m_ganbench_evaluate_accepts_tracking_experiment(tmp_path, mlflow_uri):
+    store = mlflow_uri
     MlflowClient(store).create_experiment("empty")
     out = subprocess.run(
         [sys.executable, "-m", "ganbench.evaluate", "tracking.experiment=empty", f"tracking.uri={store}"],

@@ -51,10 +51,10 @@ def grid_png(shade: int) -> Image.Image:
 
 
 @pytest.fixture(scope="session")
-def hand_store(tmp_path_factory):
+def hand_store(tmp_path_factory, new_store):
     """A SQLite store with a sweep parent, 12 hand-made children (4 configurations x 3 seeds) and a reference run."""
     tmp = tmp_path_factory.mktemp("hand")
-    uri = f"sqlite:///{tmp}/hand.db"
+    uri = new_store(tmp / "hand.db")
     client = make_client(uri)
     exp = experiment_id(client, "hand")
     parent = client.create_run(exp, tags={"role": "sweep", "sweep.overrides": "model=dcgan,wgan stabilize=none,smooth seed=0,1,2"},

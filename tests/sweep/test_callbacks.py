@@ -23,9 +23,9 @@ from ganbench.tracking import make_client
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
+def store(tmp_path_factory, new_store):
     """One SQLite store for the module's sweeps (a new store costs seconds of MLflow table migrations)."""
-    return f"sqlite:///{tmp_path_factory.mktemp('store')}/s.db"
+    return new_store(tmp_path_factory.mktemp("store") / "s.db")
 
 
 def sweep_config(tmp_path, store, *overrides):
