@@ -1,6 +1,7 @@
 """Training speed: ganbench's trainer vs a bare PyTorch loop, FLOP efficiency, speed options, batch scaling.
 
-Run: .venv/bin/python benchmarks/train_speed.py [--quick]. Figures come last as `name: value` lines.
+Run: .venv/bin/python benchmarks/train_speed.py [--quick] [--only-overhead | --only-presets | --only-amp].
+Figures come last as `name: value` lines.
 Every figure is a ratio or a rate measured in this one run (interleaved where two things are compared).
 """
 
@@ -258,12 +259,35 @@ def preset_speeds(seconds: float = 8.0, presets: tuple[str, ...] = SEED_PRESETS)
     return figures
 
 
+def amp_speedups(images: torch.Tensor, labels: torch.Tensor, rounds: int, steps: int) -> dict[str, float]:
+    """`fast_hoda`'s steps a minute in float32 and under bf16 autocast, at its half width and at full width.
+
+    The two settings alternate round by round in this one process, and each figure is the median of its rounds,
+    so the machine's drift falls on both alike.
+    """
+    widths = {"fast_hoda": [], "fast_hoda_full_width": ["model.generator.channels=[128,64]",
+                                                        "model.discriminator.channels=[64,128]"]}
+    figures: dict[str, float] = {}
+    for name, width in widths.items():
+        rates: dict[str, list[float]] = {"off": [], "true": []}
+        for _ in range(rounds):
+            for amp in rates:
+                cfg = compose_cfg("experiment=fast_hoda", f"train.amp={amp}", *width)
+                rates[amp].append(60 * step_rate(cfg, images, labels, cfg.train.batch_size, steps))
+        fp32, bf16 = statistics.median(rates["off"]), statistics.median(rates["true"])
+        figures |= {f"{name}_fp32_steps_per_min": fp32, f"{name}_bf16_steps_per_min": bf16,
+                    f"{name}_bf16_speedup": bf16 / fp32}
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke test of the script)")
-    parser.add_argument("--rounds", type=int, default=5, help="counted interleaved rounds of bare vs ganbench")
+    parser.add_argument("--rounds", type=int, default=5, help="counted interleaved rounds of bare vs ganbench (or of float32 vs bf16 with --only-amp)")
     parser.add_argument("--only-overhead", action="store_true", help="only part 1: ganbench vs the bare and example loops")
     parser.add_argument("--only-presets", action="store_true", help="only part 5: every seed preset's images/s and FLOP share")
+    parser.add_argument("--only-amp", action="store_true",
+                        help="only bf16 autocast against float32 on fast_hoda, half and full width (rounds x 300 steps)")
     parser.add_argument("--presets", default=",".join(SEED_PRESETS),
                         help="comma-separated seed presets for part 5 (default: all), e.g. seed_s3_cgan_hoda")
     parser.add_argument("--rate-of", metavar="PRESET", help=argparse.SUPPRESS)  # part 5's worker: one preset's images/s
@@ -280,6 +304,13 @@ def main() -> None:
     if args.only_presets:
         print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
         for name, value in preset_speeds(args.seconds, presets).items():
+            print(f"{name}: {value:.4g}")
+        return
+    if args.only_amp:
+        data = load_dataset("hoda", "train", image_size=28, limit=32 * 700)
+        print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+              f"{torch.get_num_threads()} threads; fast_hoda (batch 32), {args.rounds} alternating rounds")
+        for name, value in amp_speedups(data.images, data.labels, args.rounds, 20 if args.quick else 300).items():
             print(f"{name}: {value:.4g}")
         return
     steps = 20 if args.quick else 80
