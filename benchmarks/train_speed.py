@@ -283,7 +283,8 @@ def amp_speedups(images: torch.Tensor, labels: torch.Tensor, rounds: int, steps:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke test of the script)")
-    parser.add_argument("--rounds", type=int, default=5, help="counted interleaved rounds of bare vs ganbench (or of float32 vs bf16 with --only-amp)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="counted interleaved rounds of bare vs ganbench (with --only-amp: of float32 vs bf16)")
     parser.add_argument("--only-overhead", action="store_true", help="only part 1: ganbench vs the bare and example loops")
     parser.add_argument("--only-presets", action="store_true", help="only part 5: every seed preset's images/s and FLOP share")
     parser.add_argument("--only-amp", action="store_true",
