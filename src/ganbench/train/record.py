@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import platform
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy
 import torch
 import torchvision
 from mlflow.entities import Dataset, DatasetInput, InputTag
+from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from torch import nn
@@ -58,6 +60,10 @@ def record_run_inputs(cfg: DictConfig, data: Any, logger: RunLogger) -> None:
     logger.set_tags({layout.COMMAND_TAG: " ".join(sys.argv)[:5000]})
 
 
+# A unique-key violation as SQLite, PostgreSQL and MySQL word it, through a server or not.
+DUPLICATE_KEY = re.compile(r"unique constraint|duplicate (key|entry)", re.IGNORECASE)
+
+
 def dataset_input(data: Any, context: str = "train") -> DatasetInput:
     """The training split as an MLflow dataset input: name, split, a digest of its files and preprocessing, source."""
     files = sorted(data.files, key=lambda f: f["path"])
@@ -75,8 +81,17 @@ def dataset_input(data: Any, context: str = "train") -> DatasetInput:
 
 def record_dataset(logger: RunLogger, data: Any) -> None:
     """Log the training data as the run's dataset input (the MLflow UI's Dataset column, filterable)."""
+    datasets = [dataset_input(data)]
     with writing(logger.client, logger.run_id, "the run's dataset input"):
-        logger.client.log_inputs(logger.run_id, datasets=[dataset_input(data)])
+        try:
+            logger.client.log_inputs(logger.run_id, datasets=datasets)
+        except MlflowException as exc:
+            # MLflow's store looks the dataset up, then inserts it if it was not there: the parallel jobs of a sweep
+            # logging the same new dataset at once race, and the loser's insert breaks the store's unique key
+            # (experiment, name, digest). The winner's row is there now, so logging again links it.
+            if not DUPLICATE_KEY.search(str(exc)):
+                raise
+            logger.client.log_inputs(logger.run_id, datasets=datasets)
 
 
 def record_generator_model(logger: RunLogger, generator: nn.Module) -> str:
