@@ -65,12 +65,15 @@ def make(cfg, variant: str) -> Built:
 def train(built: Built, variant: str, images: Tensor, labels: Tensor, steps: int, first: int = 0) -> None:
     """``steps`` D and G updates on the fixed batches, cycling through them."""
     batch = images.size(0) // 2
+    # Only the on/off switch: torch.backends.mkldnn.flags() would also set its deterministic and TF32 flags.
     torch.backends.mkldnn.enabled = variant != "no_onednn"
-    for i in range(first, first + steps):
-        j = (i % 2) * batch
-        built.step.discriminator_step(images[j : j + batch], labels[j : j + batch])
-        built.step.generator_step(batch, torch.device("cpu"))["g_loss"].item()
-    torch.backends.mkldnn.enabled = True
+    try:
+        for i in range(first, first + steps):
+            j = (i % 2) * batch
+            built.step.discriminator_step(images[j : j + batch], labels[j : j + batch])
+            built.step.generator_step(batch, torch.device("cpu"))["g_loss"].item()
+    finally:
+        torch.backends.mkldnn.enabled = True
 
 
 def weights_after(cfg, variant: str, images: Tensor, labels: Tensor, steps: int = 30) -> Tensor:
