@@ -1,7 +1,7 @@
-"""A seed preset's training step under variants meant to leave what it trains unchanged: same weights? faster?
+"""A preset's training step under variants meant to leave what it trains unchanged: same weights? faster?
 
-Run: .venv/bin/python benchmarks/step_variants.py PRESET [--variants foreach,compiled_optimizer,no_onednn]
-     [--rounds 8] [--steps 40]
+Run: .venv/bin/python benchmarks/step_variants.py PRESET [--variants foreach,fused,compiled_optimizer,no_onednn]
+     [--rounds 8] [--steps 40]      (PRESET: any experiment, e.g. seed_s1_cgan_mnist or fast_hoda)
 
 Each variant is checked first: from the same seeds, 30 steps of the base and of the variant, then the largest
 difference in any weight of G or D (0 means the same run to the bit). Then the base and every variant, each built
