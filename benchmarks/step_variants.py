@@ -15,6 +15,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 
 import torch
 from torch import Tensor
@@ -25,23 +26,17 @@ from ganbench.train.settings import TrainSettings
 from train_speed import compose_cfg
 
 
-def foreach(built: Built) -> None:
-    """The optimizers' multi-tensor update (PyTorch picks it by default on CUDA only; on CPU, a loop over tensors)."""
+def optimizer_update(built: Built, **flags: bool) -> None:
+    """Set the optimizers' update: ``foreach`` (multi-tensor; PyTorch's default on CUDA only, on CPU a loop over
+    tensors) or ``fused`` (one vectorised C++ kernel a parameter group, as ``optim.fused=true``)."""
     for optimizer in (built.step.d_optimizer, built.step.g_optimizer):
         for group in optimizer.param_groups:
-            group["foreach"] = True
-
-
-def fused(built: Built) -> None:
-    """The optimizers' fused update (``optim.fused=true``): one C++ kernel a parameter group, vectorised."""
-    for optimizer in (built.step.d_optimizer, built.step.g_optimizer):
-        for group in optimizer.param_groups:
-            group["fused"] = True
+            group.update(flags)
 
 
 def compiled_optimizer(built: Built) -> None:
     """``torch.compile`` of each optimizer's step: inductor writes the whole update as one C++ kernel."""
-    foreach(built)
+    optimizer_update(built, foreach=True)
     for optimizer in (built.step.d_optimizer, built.step.g_optimizer):
         optimizer.step = torch.compile(optimizer.step)
 
@@ -52,7 +47,8 @@ def as_built(built: Built) -> None:
 
 
 VARIANTS: dict[str, Callable[[Built], None]] = {
-    "foreach": foreach, "fused": fused, "compiled_optimizer": compiled_optimizer, "no_onednn": as_built}
+    "foreach": partial(optimizer_update, foreach=True), "fused": partial(optimizer_update, fused=True),
+    "compiled_optimizer": compiled_optimizer, "no_onednn": as_built}
 
 
 def make(cfg, variant: str) -> Built:
