@@ -1,8 +1,12 @@
-"""MLflow stores: paging through every run, children of a parent, experiments created once."""
+"""MLflow stores: paging through every run, children of a parent, experiments created once, also by racing jobs."""
+
+import multiprocessing
 
 from mlflow.tracking import MlflowClient
 
-from ganbench.tracking import child_runs, experiment_id, search_all, store
+from ganbench.tracking import child_runs, experiment_id, layout, make_client, search_all, store
+
+ROUNDS = 12
 
 
 def test_search_all_returns_every_page(mlflow_uri, monkeypatch):
@@ -28,6 +32,37 @@ def test_an_experiment_is_created_once_beside_its_sqlite_store(mlflow_uri, tmp_p
     first = experiment_id(client, "a b")
     assert experiment_id(client, "a b") == first
     assert client.get_experiment(first).artifact_location == (tmp_path / "mlartifacts" / "a_b").as_uri()
+
+
+def _open_experiments(uri, barrier, errors):
+    """One of two jobs starting together: each round, the id of an experiment somebody made without ganbench."""
+    try:
+        client = make_client(uri)
+        for k in range(ROUNDS):
+            barrier.wait(timeout=30)
+            experiment_id(client, f"by-hand-{k}")
+    except BaseException as exc:
+        errors.put(f"{type(exc).__name__}: {exc}"[:1000])
+        raise
+
+
+def test_jobs_starting_together_in_an_experiment_made_by_hand_both_run(mlflow_uri):
+    # An experiment made in the MLflow UI (or by `mlflow experiments create`) has no ganbench kind tag; each job sets
+    # it. MLflow looks the tag up, then inserts it, so two jobs at once broke its unique key and one failed.
+    client = MlflowClient(mlflow_uri)
+    for k in range(ROUNDS):
+        client.create_experiment(f"by-hand-{k}")
+    ctx = multiprocessing.get_context("fork")  # no re-import: the two really start together
+    barrier, errors = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_open_experiments, args=(mlflow_uri, barrier, errors)) for _ in range(2)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=300)
+    messages = [errors.get() for _ in range(errors.qsize())]
+    assert [proc.exitcode for proc in procs] == [0, 0], messages
+    for k in range(ROUNDS):
+        assert client.get_experiment_by_name(f"by-hand-{k}").tags[layout.EXPERIMENT_KIND_TAG] == layout.EXPERIMENT_KIND
 
 
 def test_an_unknown_store_scheme_is_one_line_naming_the_uri_and_what_works():

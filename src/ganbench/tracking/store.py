@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -19,6 +20,8 @@ from ganbench.locks import file_lock
 from ganbench.tracking import layout
 
 PAGE_SIZE = 1000  # runs per search request; MLflow's own cap for SQL stores is 50,000
+# A unique-key violation, as SQLite, PostgreSQL and MySQL word it (MLflow passes the database's message on).
+_DUPLICATE_KEY = re.compile(r"unique constraint|duplicate (key|entry)", re.IGNORECASE)
 
 
 class TrackingError(UserError):
@@ -113,9 +116,20 @@ def experiment_id(client: MlflowClient, name: str) -> str:
             f"experiment {name!r} is deleted in {client.tracking_uri}; restore it "
             f"(`mlflow experiments restore --experiment-id {exp.experiment_id}`) or choose another tracking.experiment"
         )
-    if layout.EXPERIMENT_KIND_TAG not in exp.tags:  # an experiment made before ganbench set its kind
-        client.set_experiment_tag(exp.experiment_id, layout.EXPERIMENT_KIND_TAG, layout.EXPERIMENT_KIND)
+    if layout.EXPERIMENT_KIND_TAG not in exp.tags:  # an experiment made before ganbench set its kind, or by hand
+        try:
+            client.set_experiment_tag(exp.experiment_id, layout.EXPERIMENT_KIND_TAG, layout.EXPERIMENT_KIND)
+        except MlflowException as exc:
+            # MLflow looks the tag up, then inserts it: jobs starting together race, and the slower insert breaks
+            # the unique key. The other job wrote the same value.
+            if not is_duplicate_key(exc):
+                raise
     return exp.experiment_id
+
+
+def is_duplicate_key(exc: MlflowException) -> bool:
+    """Whether the store refused a write because the row is there already (another process wrote it first)."""
+    return bool(_DUPLICATE_KEY.search(str(exc)))
 
 
 def search_all(client: MlflowClient, experiment_ids: list[str] | str, filter_string: str = "", order_by: list[str] | None = None) -> list[Any]:

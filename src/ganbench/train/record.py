@@ -7,7 +7,6 @@ import hashlib
 import json
 import logging
 import platform
-import re
 import sys
 import tempfile
 from pathlib import Path
@@ -28,7 +27,7 @@ from torch import nn
 from ganbench import __version__
 from ganbench.plotting import animate, loss_curves
 from ganbench.stabilize import stabilize_tag
-from ganbench.tracking import RunLogger, flatten, layout, to_container
+from ganbench.tracking import RunLogger, flatten, is_duplicate_key, layout, to_container
 from ganbench.tracking.runs import writing
 from ganbench.train.checkpoint import save_checkpoint
 
@@ -60,10 +59,6 @@ def record_run_inputs(cfg: DictConfig, data: Any, logger: RunLogger) -> None:
     logger.set_tags({layout.COMMAND_TAG: " ".join(sys.argv)[:5000]})
 
 
-# A unique-key violation as SQLite, PostgreSQL and MySQL word it, through a server or not.
-DUPLICATE_KEY = re.compile(r"unique constraint|duplicate (key|entry)", re.IGNORECASE)
-
-
 def dataset_input(data: Any, context: str = "train") -> DatasetInput:
     """The training split as an MLflow dataset input: name, split, a digest of its files and preprocessing, source."""
     files = sorted(data.files, key=lambda f: f["path"])
@@ -89,7 +84,7 @@ def record_dataset(logger: RunLogger, data: Any) -> None:
             # MLflow's store looks the dataset up, then inserts it if it was not there: the parallel jobs of a sweep
             # logging the same new dataset at once race, and the loser's insert breaks the store's unique key
             # (experiment, name, digest). The winner's row is there now, so logging again links it.
-            if not DUPLICATE_KEY.search(str(exc)):
+            if not is_duplicate_key(exc):
                 raise
             logger.client.log_inputs(logger.run_id, datasets=datasets)
 
