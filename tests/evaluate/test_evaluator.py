@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import multiprocessing
+import os
+import shutil
 
 import pytest
 import torch
@@ -17,7 +20,7 @@ from ganbench.evaluate.evaluator import get_evaluator
 from ganbench.evaluate.features import CLASSIFIER_EXTRACTOR, GeneratorInput, UInt8Images, inception_weights, register_extractor, tensor_batches
 from ganbench.models import build_models
 from ganbench.models.sampling import generated_batches
-from ganbench.tracking import make_client, mlflow_run
+from ganbench.tracking import experiment_id, make_client, mlflow_run
 
 CLF_METRICS = {"fid_clf", "kid_clf", "kid_clf_std", "is_clf", "precision_clf", "recall_clf"}
 CONDITIONAL_METRICS = {"gen_accuracy", "intra_fid_clf", "cas"}
@@ -178,3 +181,56 @@ def test_parallel_jobs_starting_cold_log_one_reference_run(dcgan, tmp_path, no_h
     exp = client.get_experiment_by_name("ganbench").experiment_id
     assert len(client.search_runs([exp], "tags.reference = 'real'")) == 1
     assert ids[0] == ids[1]
+
+
+ROUNDS = 8
+
+
+def _reference_on_its_own_machine(evaluator, uri, cache, barrier, ids, errors):
+    """One job on a machine of its own (its own cache, so its own file lock): each round, the reference run at once with the other."""
+    try:
+        os.environ["GANBENCH_CACHE"] = str(cache)
+        client = make_client(uri)
+        for k in range(ROUNDS):
+            reference.forget_reference_runs()
+            barrier.wait(timeout=30)
+            ids.put((k, reference.reference_run(evaluator, client, f"machines-{k}")))
+    except BaseException as exc:
+        errors.put(f"{type(exc).__name__}: {exc}"[:1000])
+        raise
+
+
+@pytest.mark.slow
+def test_jobs_on_two_machines_settle_on_one_reference_run(dcgan, tmp_path, no_hub_weights, mlflow_uri):
+    # SLURM nodes with caches of their own do not share reference_run's file lock: both can log the row. Each then
+    # keeps the earliest, deleting its own when it came second, so every job names one run and the store holds one.
+    cfg, _ = dcgan
+    evaluator = get_evaluator(EvalSettings.from_config(cfg), torch.device("cpu"))
+    client = make_client(mlflow_uri)
+    reference.reference_run(evaluator, client, "warm-up")  # the real images' scores, cached for both "machines"
+    scores = list((cache_root() / "eval").glob("reference-*.json"))
+    for k in range(ROUNDS):
+        experiment_id(client, f"machines-{k}")
+    caches = [tmp_path / f"machine-{m}" for m in range(2)]
+    for cache in caches:
+        (cache / "eval").mkdir(parents=True)
+        for path in scores:
+            shutil.copy(path, cache / "eval" / path.name)
+    ctx = multiprocessing.get_context("fork")  # the evaluator is handed over as it is; only MLflow work races
+    barrier, ids, errors = ctx.Barrier(2), ctx.Queue(), ctx.Queue()
+    procs = [ctx.Process(target=_reference_on_its_own_machine, args=(evaluator, mlflow_uri, c, barrier, ids, errors)) for c in caches]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=300)
+    messages = [errors.get() for _ in range(errors.qsize())]
+    assert [proc.exitcode for proc in procs] == [0, 0], messages
+
+    named: dict[int, set[str]] = {}
+    for _ in range(2 * ROUNDS):
+        k, run_id = ids.get(timeout=10)
+        named.setdefault(k, set()).add(run_id)
+    for k in range(ROUNDS):
+        exp = client.get_experiment_by_name(f"machines-{k}").experiment_id
+        active = [r.info.run_id for r in client.search_runs([exp], "tags.reference = 'real'")]
+        assert named[k] == set(active) and len(active) == 1

@@ -54,9 +54,9 @@ def forget_reference_runs() -> None:
 def _find_or_log_reference(evaluator: Evaluator, client: Any, experiment: str, key: str, measured: dict[str, str]) -> str:
     """The run id of the reference run with ``key`` in ``experiment``, logging it (scores cached on disk) if missing."""
     exp_id = experiment_id(client, experiment)
-    found = client.search_runs([exp_id], filter_string=f"tags.{REFERENCE_TAG} = '{REFERENCE_REAL}' and tags.{REFERENCE_KEY_TAG} = '{key}'", max_results=1)
+    found = _logged_references(client, exp_id, key)
     if found:
-        return found[0].info.run_id
+        return found[0]
     path = cache_root() / "eval" / f"reference-{evaluator.dataset}-{key}.json"
     scores = None
     if path.is_file():
@@ -73,4 +73,24 @@ def _find_or_log_reference(evaluator: Evaluator, client: Any, experiment: str, k
     with mlflow_run(client, experiment, f"reference-real-{evaluator.dataset}", tags) as logger:
         logger.log_params({"eval.num_samples": evaluator.num_samples, "dataset.name": evaluator.dataset, "dataset.image_size": evaluator.image_size})
         log_scores(logger, scores, 0, REFERENCE_ARTIFACT_DIR, measured, f"{evaluator.dataset}: held-out real images")
-    return logger.run_id
+    return _settle(client, exp_id, key, logger.run_id)
+
+
+def _logged_references(client: Any, exp_id: str, key: str) -> list[str]:
+    """The ids of the reference runs with ``key`` that hold or are writing scores, earliest first."""
+    runs = client.search_runs([exp_id], filter_string=f"tags.{REFERENCE_TAG} = '{REFERENCE_REAL}' and tags.{REFERENCE_KEY_TAG} = '{key}'")
+    live = [r for r in runs if r.info.status in ("FINISHED", "RUNNING")]
+    return [r.info.run_id for r in sorted(live, key=lambda r: (r.info.start_time or 0, r.info.run_id))]
+
+
+def _settle(client: Any, exp_id: str, key: str, ours: str) -> str:
+    """The reference run every job uses: the earliest with ``key``; ours is deleted when another came first.
+
+    The file lock in ``reference_run`` is per machine: jobs of one sweep on two machines (SLURM nodes with their own
+    caches) can each log the row. Each keeps the earliest one, so the store is left with one.
+    """
+    first = next(iter(_logged_references(client, exp_id, key)), ours)
+    if first != ours:
+        log.info("another job logged this reference run first (%s); deleting the duplicate %s", first, ours)
+        client.delete_run(ours)
+    return first
