@@ -36,7 +36,7 @@ EFFECTS = (
     ("hoda/acgan", "hoda/concat", "ACGAN class head instead of label channels"),
     ("hoda/concat_hinge", "hoda/concat", "hinge loss instead of BCE"),
     ("hoda/concat_sn", "hoda/concat", "spectral norm on D"),
-    ("hoda/concat_ema", "hoda/concat", "EMA of G (decay 0.995)"),
+    ("hoda/concat_ema", "hoda/concat", "EMA of G"),  # + the decay its runs logged (effects_table)
     ("hoda/concat_diffaug", "hoda/concat", "DiffAugment (translation + cutout)"),
     ("hoda/concat_r1", "hoda/concat", "R1 penalty (gamma 1)"),
     ("hoda/concat_lecam", "hoda/concat", "LeCam (weight 0.3)"),
@@ -119,6 +119,9 @@ def effects_table(board: Leaderboard, rates: dict[str, float]) -> list[str]:
             delta = sum(a) / len(a) - sum(b) / len(b)
             cells.append(f"{'+' if delta >= 0 else ''}{fmt(delta)} (p={fmt_p(welch_p(a, b))})")
         ratio = f"{rates[base_name] / rates[row_name]:.2f}" if row_name in rates and base_name in rates else "–"
+        decays = sorted({r.params["stabilize.ema.decay"] for r in row.runs if "stabilize.ema.decay" in r.params})
+        if decays:  # what the runs trained with, not what the preset file meant (a misplaced key once differed)
+            what += f" (decay {', '.join(decays)})"
         lines.append(f"| {what} | `{row_name}` vs `{base_name}` | " + " | ".join(cells) + f" | {ratio} |")
     return lines
 
@@ -190,7 +193,8 @@ def main() -> None:
     loaded = load(make_client(uri), settings)
     write(loaded, OUT_DIR)
     rates = step_rates([preset_of(r) for r in loaded.board.rows]) if args.rates else {}
-    command = " ".join(["python benchmarks/hoda_benchmark.py", *args.overrides])
+    flags = [f for f, on in (("--report-only", args.report_only), ("--rates", args.rates)) if on]
+    command = " ".join(["python benchmarks/hoda_benchmark.py", *flags, *args.overrides])
     print(f"wrote {write_markdown(loaded, command, rates)} and {OUT_DIR}/leaderboard.html")
 
 

@@ -99,7 +99,7 @@ def main() -> None:
                 scores[(weights, bn_mode)][m].append(float(result.metrics[m]))
             print(f"seed {seed} ({run_id[:8]}) {weights:3s} {bn_mode:8s} " + "  ".join(f"{m} {result.metrics[m]:.4g}" for m in METRICS), flush=True)
 
-    print(f"\n{ROW}, seeds {args.seeds}; {base.num_samples:,} samples per score, standing statistics over "
+    print(f"\n{ROW} (EMA decay {cfg.stabilize.ema.decay}), seeds {args.seeds}; {base.num_samples:,} samples per score, standing statistics over "
           f"{base.standing_steps} batches of {get_evaluator(base, device).batch_size}; Welch's p against `raw, eval`\n")
     print("| generator | BatchNorm statistics | " + " | ".join(f"`{m}`" for m in METRICS) + " | fid_clf p vs raw, eval |")
     print("|---" * (len(METRICS) + 3) + "|")
