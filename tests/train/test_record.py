@@ -1,11 +1,15 @@
 """What a run records besides its metrics: the training data as its MLflow dataset input, also when the
-parallel jobs of a sweep log the same new dataset at the same moment. Real processes, a real SQLite store."""
+parallel jobs of a sweep log the same new dataset at the same moment, and the generator as a logged model in the
+run's experiment. Real processes, a real SQLite store."""
 
 import multiprocessing
 
+import mlflow.pytorch
+import torch
+
 from ganbench.data import load_dataset
 from ganbench.tracking import RunLogger, experiment_id, make_client
-from ganbench.train.record import dataset_input, record_dataset
+from ganbench.train.record import dataset_input, record_dataset, record_generator_model
 
 ROUNDS = 12  # the race hit about three rounds in four of a bare log_inputs (15 of 20 in a /tmp script)
 
@@ -46,3 +50,23 @@ def test_two_jobs_logging_one_new_dataset_at_once_both_link_it(tmp_path, new_sto
         for run in runs:
             (logged,) = [d.dataset for d in run.inputs.dataset_inputs]  # one input a run, the same dataset row
             assert (logged.name, logged.digest) == (expected.name, expected.digest)
+
+
+def test_the_generator_model_is_filed_under_the_runs_experiment(tmp_path, new_store):
+    # MLflow, given only a run id, filed it under the default experiment "0": the UI's Models column and page of the
+    # run's own experiment stayed empty.
+    uri = new_store(tmp_path / "mlflow.db")
+    client = make_client(uri)
+    exp = experiment_id(client, "models")
+    run = client.create_run(exp, tags={"mlflow.runName": "g"})
+    client.log_param(run.info.run_id, "seed", "3")
+    generator = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Tanh())
+    model_uri = record_generator_model(RunLogger(client, run.info.run_id), generator)
+
+    (model,) = client.search_logged_models([exp])
+    assert model_uri == f"models:/{model.model_id}" and model.source_run_id == run.info.run_id
+    assert model.params["seed"] == "3"  # the run's params, as MLflow would have copied them
+    assert model.artifact_location.startswith(client.get_experiment(exp).artifact_location)
+    assert not client.search_logged_models(["0"])
+    z = torch.randn(2, 4)
+    assert torch.equal(mlflow.pytorch.load_model(model_uri)(z), generator(z))

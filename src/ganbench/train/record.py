@@ -100,9 +100,15 @@ def record_generator_model(logger: RunLogger, generator: nn.Module) -> str:
     quiet = logging.getLogger("mlflow.pytorch")
     level, quiet.level = quiet.level, logging.ERROR
     with writing(logger.client, logger.run_id, f"the {layout.GENERATOR_MODEL_NAME} model"):
+        # Created here, in the run's experiment: given only a run id, MLflow files the model under the default
+        # experiment (it looks for an active run, and ganbench logs without one), so the UI's Models views stayed empty.
+        run = logger.client.get_run(logger.run_id)
+        created = logger.client.create_logged_model(run.info.experiment_id, name=layout.GENERATOR_MODEL_NAME,
+                                                    source_run_id=logger.run_id, params=dict(run.data.params))
         info = mlflow.pytorch.log_model(
             model,
             name=layout.GENERATOR_MODEL_NAME,
+            model_id=created.model_id,
             run_id=logger.run_id,
             serialization_format="pickle",
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"ganbench=={__version__}"],
