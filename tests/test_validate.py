@@ -43,6 +43,8 @@ def compose_cfg(*overrides: str):
         ("model.init=pylearn2", "model.init=pylearn2 needs model.init_range.generator: a weight range > 0"),
         ("model=seed_s4_gan model.init_range.discriminator=0", "model.init=pylearn2 needs model.init_range.discriminator"),
         ("stabilize=mode_seeking train.fake_labels=real", "stabilize=mode_seeking does not fit train.fake_labels=real"),
+        ("+model.conditioning=projection", "model.conditioning=projection does nothing for model=dcgan"),
+        ("model=cgan +model.conditioning=cbn", "model.conditioning=cbn does nothing for model=cgan"),
     ],
 )
 def test_invalid_values_are_named_with_what_to_do(override, message):

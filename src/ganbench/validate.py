@@ -138,6 +138,10 @@ def config_problems(cfg: DictConfig) -> list[str]:
     conditioning = cfg.model.get("conditioning")
     if conditioning is not None and conditioning not in CONDITIONINGS:
         p.append(f"model.conditioning={conditioning!r} is invalid: choose {', '.join(CONDITIONINGS)}")
+    elif conditioning is not None and not any("conditioning" in (cfg.model.get(net) or {}) for net in ("generator", "discriminator")):
+        # Hydra suggests `+model.conditioning=...` for a model without the key; its nets would ignore it.
+        p.append(f"model.conditioning={conditioning} does nothing for model={cfg.model.name}, whose nets take no "
+                 f"conditioning choice; use model=cgan_conv, acgan, cgan_projection or sngan, or drop it")
     if "spectral_norm" in tricks.names and cfg.model.discriminator.get("spectral_norm"):
         p.append(f"stabilize=spectral_norm is already built into model={cfg.model.name}'s discriminator; drop the trick")
     if "mode_seeking" in tricks.names and t.fake_labels == "real":
