@@ -2,9 +2,12 @@
 
 import pytest
 import torch
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
 from torch import nn
 
 from ganbench.losses import get_loss
+from ganbench.models import build_models
 from ganbench.stabilize import TrickSet, stabilize_tag
 from ganbench.stabilize.d_dropout import add_dropout
 from ganbench.stabilize.instance_noise import InstanceNoise
@@ -86,6 +89,16 @@ def test_spectral_norm_bounds_the_largest_singular_value():
         d(torch.randn(4, 20))
     weight = d[0].weight
     assert torch.linalg.matrix_norm(weight, ord=2).item() == pytest.approx(1.0, abs=0.05)
+
+
+def test_spectral_norm_reaches_a_projection_discriminators_class_embedding():
+    with initialize_config_module("ganbench.conf", version_base="1.3"):
+        cfg = compose("config", overrides=["model=cgan_projection", "stabilize=spectral_norm"])
+    _, d = build_models(OmegaConf.to_container(cfg.model, resolve=True), cfg.noise.dim, 28, 10)
+    d = TrickSet(OmegaConf.to_container(cfg.stabilize)).discriminator(d)
+    weighted = [m for m in d.modules() if isinstance(m, (nn.Conv2d, nn.Linear, nn.Embedding))]
+    assert any(isinstance(m, nn.Embedding) for m in weighted) and any(isinstance(m, nn.Conv2d) for m in weighted)
+    assert all(nn.utils.parametrize.is_parametrized(m, "weight") for m in weighted)
 
 
 def test_d_dropout_follows_every_activation():

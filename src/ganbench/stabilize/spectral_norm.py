@@ -1,4 +1,4 @@
-"""``spectral_norm``: spectral normalisation of every conv and linear layer of D (Miyato et al. 2018)."""
+"""``spectral_norm``: spectral normalisation of every weighted layer of D (Miyato et al. 2018)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,13 @@ from ganbench.stabilize.base import Trick
 
 
 def apply_spectral_norm(module: nn.Module) -> nn.Module:
-    """Wrap every conv and linear layer of ``module`` in spectral normalisation."""
+    """Wrap every conv, linear and embedding layer of ``module`` in spectral normalisation.
+
+    Embeddings too: a projection discriminator's class embedding is one of its layers, normalised in SNGAN-projection
+    (Miyato & Koyama 2018) as in ganbench's own ``model=sngan``.
+    """
     for name, child in module.named_children():
-        if isinstance(child, (nn.Conv2d, nn.Linear, nn.ConvTranspose2d)):
+        if isinstance(child, (nn.Conv2d, nn.Linear, nn.ConvTranspose2d, nn.Embedding)):
             setattr(module, name, nn.utils.parametrizations.spectral_norm(child))
         else:
             apply_spectral_norm(child)
