@@ -104,6 +104,23 @@ def test_lecam_on_hand_worked_outputs():
     assert (reg.real_anchor, reg.fake_anchor) == (2.0, 0.5)
 
 
+def test_lecam_anchors_and_lazy_r1_phase_carry_over_to_a_fresh_term_through_its_state():
+    reg = LeCam(weight=1.0, decay=0.5)
+    reg(None, None, None, None, None, torch.tensor([2.0, 4.0]), torch.tensor([-1.0, 1.0]))  # anchors 3 and 0
+    again = LeCam(weight=1.0, decay=0.5)
+    again.load_state_dict(reg.state_dict())  # as a resume checkpoint restores it
+    real, fake = torch.tensor([1.0, 1.0]), torch.tensor([1.0, 1.0])
+    assert again(None, None, None, None, None, real, fake).item() == pytest.approx(0.25 + 1.0)  # as the second batch above
+    torch.manual_seed(0)
+    d, real = Linear(), torch.randn(8, 1, 4, 4)
+    lazy = R1(gamma=10.0, every=2)
+    lazy(d, real, real, None, None, None, None)
+    resumed = R1(gamma=10.0, every=2)
+    resumed.load_state_dict(lazy.state_dict())
+    assert resumed(d, real, real, None, None, None, None) == 0.0  # the second update skips, resumed or not
+    assert BalancedConsistency(1.0, 1.0, 0.125).state_dict() == {}  # a stateless term saves nothing
+
+
 def test_bcr_is_zero_for_a_translation_invariant_critic_and_positive_otherwise():
     class Total(nn.Module):  # sums the image: unchanged by a shift that moves no bright pixel out
         def forward(self, x, labels):

@@ -12,7 +12,7 @@ from ganbench.stabilize import trick_names
 from ganbench.train.build import build as build_from_settings
 from ganbench.train.loop import Hooks, fit
 from ganbench.train.settings import TrainSettings
-from ganbench.train.step import clip_weights
+from ganbench.train.step import clip_weights, joint_update
 
 MODELS = ("gan", "dcgan", "cgan", "cgan_conv", "acgan", "wgan", "wgan_gp")
 TRICKS = ("none", "smooth", "smooth_range", "noisy", "instance_noise", "ttur", "spectral_norm", "d_dropout")
@@ -42,16 +42,30 @@ def hoda_small(data_root, tmp_path_factory):
 
 
 NARROW = {"sngan": ("model.generator.width=16", "model.discriminator.width=16")}  # the ResNet at test size
+# The DCGAN-style nets under the conditionings a run can choose besides concat, with the tricks that reach into the
+# conditioning (spectral norm and dropout: the projection's embedding, cbn's layers; mode seeking: same-label pairs;
+# R1: D's gradient through the projection); cgan_projection is the same nets under another name.
+CONDITIONED_TRICKS = ("none", "spectral_norm", "d_dropout", "mode_seeking", "r1")
+CONDITIONED = {"cgan_conv-projection": ("model=cgan_conv", "model.conditioning=projection"),
+               "cgan_conv-cbn": ("model=cgan_conv", "model.conditioning=cbn"),
+               "cgan_projection": ("model=cgan_projection",)}
+
+
+def model_overrides(model: str) -> tuple[str, ...]:
+    return CONDITIONED.get(model, (f"model={model}",))
+
 # Every trick of the registry; the ones added since the first grid run under each model's natural loss only.
 NEW_TRICKS = tuple(sorted(set(trick_names()) - set(TRICKS)))
 GRID = [(m, l, t) for m in MODELS for l in valid_losses(m) for t in TRICKS] + [
     (m, compose_cfg(f"model={m}").loss.name, t) for m in MODELS for t in NEW_TRICKS
-] + [("sngan", "hinge", t) for t in trick_names() if t != "spectral_norm"] + [("sngan", "bce", "none")]
+] + [("sngan", "hinge", t) for t in trick_names() if t != "spectral_norm"] + [("sngan", "bce", "none")] + [
+    (m, "bce", t) for m in ("cgan_conv-projection", "cgan_conv-cbn") for t in CONDITIONED_TRICKS
+] + [("cgan_projection", "bce", "none")]
 
 
 @pytest.mark.parametrize("model,loss,trick", GRID, ids=["-".join(c) for c in GRID])
 def test_every_combination_trains_without_nan(model, loss, trick, hoda_small):
-    cfg = compose_cfg(f"model={model}", f"loss={loss}", f"stabilize={trick}", "train.d_steps=1", *NARROW.get(model, ()))
+    cfg = compose_cfg(*model_overrides(model), f"loss={loss}", f"stabilize={trick}", "train.d_steps=1", *NARROW.get(model, ()))
     torch.manual_seed(0)
     built = build(cfg, hoda_small.num_classes, torch.device("cpu"), total_steps=2)
     seen = []
@@ -75,6 +89,21 @@ def test_every_combination_trains_without_nan(model, loss, trick, hoda_small):
     logits, classes = built.step.discriminator(fake, torch.tensor([0, 1, 2]))
     assert logits.shape == (3,)
     assert (classes is not None) == (model == "acgan")  # sngan's default conditioning is cbn + projection
+
+
+@pytest.mark.parametrize("trick", ["r1", "lecam", "bcr"])
+def test_regularizers_reach_d_loss_and_gradients_in_the_joint_d_update(trick, hoda_small):
+    real, labels = hoda_small.images[:16], hoda_small.labels[:16]
+    seen = {}
+    for stabilize in ("none", trick):
+        torch.manual_seed(0)  # the same nets and fakes: only the trick's term differs
+        step = build(compose_cfg(f"stabilize={stabilize}"), 10, torch.device("cpu"), total_steps=1).step
+        assert step.d_update is joint_update  # the default
+        d_loss = step.discriminator_step(real, labels)["d_loss"].item()
+        seen[stabilize] = d_loss, [p.grad.clone() for p in step.discriminator.parameters()]
+    (plain, plain_grads), (regularized, grads) = seen["none"], seen[trick]
+    assert regularized > plain  # each term is >= 0, and > 0 on a real batch
+    assert any(not torch.equal(a, b) for a, b in zip(plain_grads, grads))  # and D is trained on it
 
 
 @pytest.mark.parametrize("model", ["dcgan", "gan", "cgan", "wgan_gp"])

@@ -94,11 +94,22 @@ class InputTransform:
 
 
 class Regularizer:
-    """A term of D's loss, given D, the batch and D's outputs on it (logits of the perturbed real and fake images)."""
+    """A term of D's loss, given D, the batch and D's outputs on it (logits of the perturbed real and fake images).
+
+    One that keeps state across D updates (LeCam's anchors, lazy R1's counter) returns it from ``state_dict``,
+    which resume checkpoints save, so a resumed run computes the same terms as an uninterrupted one.
+    """
 
     def __call__(self, discriminator: nn.Module, real: Tensor, fake: Tensor, labels: Tensor, fake_labels: Tensor,
                  real_logits: Tensor, fake_logits: Tensor) -> Tensor:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """What the term carries from one D update to the next; none by default."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Take up the state ``state_dict`` returned (a stateless term has nothing to load)."""
 
 
 class GeneratorRegularizer:

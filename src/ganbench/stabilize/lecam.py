@@ -7,6 +7,9 @@ it keeps D's outputs from drifting apart when data is scarce.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -31,6 +34,13 @@ class LeCam(Regularizer):
             self.fake_anchor = self.decay * self.fake_anchor + (1 - self.decay) * fake_mean
         term = torch.mean(torch.relu(real_logits - self.fake_anchor) ** 2) + torch.mean(torch.relu(self.real_anchor - fake_logits) ** 2)
         return self.weight * term
+
+    def state_dict(self) -> dict[str, Any]:
+        """The anchors: a resumed run goes on averaging from them instead of restarting at its first batch."""
+        return {"real_anchor": self.real_anchor, "fake_anchor": self.fake_anchor}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.real_anchor, self.fake_anchor = state["real_anchor"], state["fake_anchor"]
 
 
 class LeCamTrick(Trick):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -28,6 +31,13 @@ class R1(Regularizer):
         if (self.calls - 1) % self.every:
             return 0.0
         return self.every * r1_penalty(discriminator, real, labels, self.gamma)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The D updates so far: with ``every`` > 1 they say which update takes the penalty next."""
+        return {"calls": self.calls}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.calls = int(state["calls"])
 
 
 class R1Trick(Trick):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 from PIL import Image
 
 from ganbench.errors import ConfigError
+from ganbench.stabilize import Regularizer
 from ganbench.tracking import layout, search_all
 from ganbench.train.build import Built
 from ganbench.train.checkpoint import CheckpointDir, config_key
@@ -113,11 +115,26 @@ def resume_payload(run_id: str, config: dict[str, Any], state: LoopState, built:
         "g_optimizer": step.g_optimizer.state_dict(),
         "d_optimizer": step.d_optimizer.state_dict(),
         "schedulers": [s.state_dict() if s is not None else {} for s in built.schedulers],
+        "regularizers": [r.state_dict() for r in step.regularizers],  # LeCam's anchors, lazy R1's counter
         "history": state.history,
         "steps": state.steps,
         "frames": frames_to_tensors(frames),
         "seconds": seconds,
     }
+
+
+def restore_regularizers(ckpt: dict[str, Any], regularizers: Sequence[Regularizer]) -> None:
+    """Load the D regularizers' state; a checkpoint written before it was saved leaves them fresh, and says so."""
+    saved = ckpt.get("regularizers")
+    if saved is None:
+        stateful = [type(r).__name__ for r in regularizers if r.state_dict()]
+        if stateful:
+            log.warning("the checkpoint of step %s holds no regularizer state (an older ganbench wrote it): the state "
+                        "of %s starts afresh, so this run will not match an uninterrupted one exactly",
+                        ckpt["step"], ", ".join(stateful))
+        return
+    for regularizer, state in zip(regularizers, saved, strict=True):
+        regularizer.load_state_dict(state)
 
 
 def restore(ckpt: dict[str, Any], built: Built, device: torch.device) -> tuple[LoopState, list[Any], float]:
@@ -132,6 +149,7 @@ def restore(ckpt: dict[str, Any], built: Built, device: torch.device) -> tuple[L
     for scheduler, saved in zip(built.schedulers, ckpt["schedulers"]):
         if scheduler is not None:
             scheduler.load_state_dict(saved)
+    restore_regularizers(ckpt, built.step.regularizers)
     torch.set_rng_state(ckpt["rng_cpu"])
     if device.type == "cuda" and ckpt["rng_cuda"]:
         torch.cuda.set_rng_state_all(ckpt["rng_cuda"])
