@@ -55,10 +55,13 @@ def test_s3_hard_digits_before_30_epochs_is_not_checkable():
     assert verdict.status == c.NOT_CHECKABLE and "3 of the claim's 30 epochs" in verdict.reason
 
 
-@pytest.mark.parametrize("accuracy, status", [("0.9948", c.REPRODUCED), ("0.9700", c.NOT_REPRODUCED)])
-def test_s3_classifier(accuracy, status):
+@pytest.mark.parametrize("accuracy", ["0.9948", "0.9700"])
+def test_s3_classifier_is_not_checkable_whatever_our_yardstick_scores(accuracy):
+    # The report's network ("a simple neural network of depth 1", no width, no code) cannot be rebuilt, and ganbench's
+    # CNN is another model: its accuracy is shown, never taken as the report's.
     runs = system(c.S3, {"gen_accuracy": 0.5}, tags={"measured.classifier_test_accuracy": accuracy})
-    assert check("s3.classifier", runs).status == status
+    verdict = check("s3.classifier", runs)
+    assert verdict.status == c.NOT_CHECKABLE and accuracy in verdict.ours
 
 
 @pytest.mark.parametrize("normal, uniform, status", [
@@ -82,12 +85,20 @@ def test_a_comparison_needs_two_seeds_a_side_and_one_feature_space():
     assert verdict.status == c.NOT_CHECKABLE and "eval.image_size" in verdict.reason
 
 
-@pytest.mark.parametrize("uniform_ink, status", [(50.0, c.REPRODUCED), (120.0, c.NOT_REPRODUCED)])
-def test_s2_uniform_thin(uniform_ink, status):
+@pytest.mark.parametrize("uniform, normal, status", [
+    # (ink, stroke width) a seed, against real digits' 100 and 2.5
+    (((50.0, 1.5), (52.0, 1.55)), ((95.0, 2.4), (96.0, 2.45)), c.REPRODUCED),  # sparser and thinner, beyond the noise
+    (((120.0, 1.5), (121.0, 1.55)), ((95.0, 2.4), (96.0, 2.45)), c.NOT_REPRODUCED),  # more ink than real
+    # The published run's seeds (2026-12-01, rebuilt from its mean and interval): sparser and thinner than normal on
+    # average, Welch p about 0.5 for both; the old check called it reproduced.
+    (((93.83, 2.2495), (94.17, 2.3005)), ((93.95, 2.291), (98.05, 2.309)), c.NOT_REPRODUCED),
+])
+def test_s2_uniform_thin(uniform, normal, status):
     real = {"ink_per_digit_real": 100.0, "stroke_width_real": 2.5}
-    n = system(c.S2N, {"ink_per_digit": 95.0, "stroke_width": 2.4, **real})
-    u = system(c.S2U, {"ink_per_digit": uniform_ink, "stroke_width": 1.5, **real})
-    assert check("s2.uniform_thin", n, u).status == status
+    n = system(c.S2N, *({"ink_per_digit": ink, "stroke_width": w, **real} for ink, w in normal))
+    u = system(c.S2U, *({"ink_per_digit": ink, "stroke_width": w, **real} for ink, w in uniform))
+    verdict = check("s2.uniform_thin", n, u)
+    assert verdict.status == status and "Welch p=" in verdict.reason
 
 
 @pytest.mark.parametrize("stable, status", [((5.0, 5.5), c.REPRODUCED), ((9.0, 9.6), c.NOT_REPRODUCED)])

@@ -44,15 +44,16 @@ def test_the_s0_systems_are_scored_in_one_feature_space():
 
 
 def fake_sweep(uri: str) -> None:
-    """A finished reproduction sweep as the app leaves it: a parent run and S2's two systems x 2 seeds."""
+    """A finished reproduction sweep as the app leaves it: a parent run, S2's two systems and S0a and S0d x 2 seeds."""
     client = MlflowClient(uri)
     exp = client.create_experiment("reproduce")
     parent = client.create_run(exp, tags={ROLE_TAG: ROLE_SWEEP}, run_name="sweep-reproduce")
-    for preset, fid in ((c.S2N, (10.0, 11.0)), (c.S2U, (30.0, 33.0))):
+    systems = ((c.S2N, (10.0, 11.0), 2000), (c.S2U, (30.0, 33.0), 2000), (c.S0A, (20.0, 21.0), 1000), (c.S0D, (50.0, 52.0), 400))
+    for preset, fid, steps in systems:
         for seed, value in enumerate(fid):
             run = client.create_run(exp, tags={PARENT_TAG: parent.info.run_id, "preset": preset, SEED_TAG: str(seed),
                                               "dataset": "mnist", c.CLASSIFIER_SHA: "same"})
-            client.log_param(run.info.run_id, "train.total_steps", "2000")
+            client.log_param(run.info.run_id, "train.total_steps", str(steps))
             client.log_metric(run.info.run_id, "fid_clf", value, step=2000)
             client.set_terminated(run.info.run_id, "FINISHED")
     client.set_terminated(parent.info.run_id, "FINISHED")
@@ -66,6 +67,9 @@ def test_report_only_writes_the_table_with_verdicts(mlflow_uri: str, tmp_path: P
     assert "**reproduced**" in row and "10.5" in row and "31.5" in row
     assert "| 2,000 updates, 4.3% of the report's |" in row  # every verdict stands beside the budget behind it
     assert "2,000 generator updates, 4.3% of the report's 46,875" in md
+    # A comparison of systems trained for different budgets shows both.
+    row = next(line for line in md.splitlines() if "the WGAN looked worse" in line)
+    assert "| S0a: 1,000 updates, 20% of the report's; S0d: 400 updates |" in row
     assert "not run yet" in md  # the systems without runs say so
     html = (tmp_path / "reproduction.html").read_text()
     assert "S2 DCGAN, normal prior" in html and 'class="status reproduced"' in html

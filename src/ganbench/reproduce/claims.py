@@ -141,13 +141,12 @@ def s3_hard_digits(systems: Mapping[str, SystemRuns]) -> Verdict:
 @claim("s3.classifier", (S3,), "the report's classifier (a simple ReLU network) is accurate on Hoda",
        "98.5% on its own training data")
 def s3_classifier(systems: Mapping[str, SystemRuns]) -> Verdict:
+    # The report names no width and publishes no code for it ("a simple neural network of depth 1"), so its network
+    # cannot be rebuilt; ganbench's own yardstick is another model, and its accuracy says nothing about the report's.
     values = [float(v) for v in systems[S3].tag_values("measured.classifier_test_accuracy")]
-    if not values:
-        return Verdict(NOT_CHECKABLE, "–", "the runs do not name their classifier's accuracy")
-    ours = f"{max(values):.4f} on held-out Hoda test digits (ganbench's CNN, not the report's network)"
-    if max(values) >= 0.985:
-        return Verdict(REPRODUCED, ours, "our yardstick is at least as accurate, and on held-out digits")
-    return Verdict(NOT_REPRODUCED, ours, "our classifier is less accurate than the report's")
+    ours = f"{max(values):.4f} on held-out Hoda test digits (ganbench's CNN, not the report's network)" if values else "–"
+    return Verdict(NOT_CHECKABLE, ours, "the report's network is not specified enough to rebuild; ours is shown for "
+                                        "comparison (it is the yardstick of the other S3 claims)")
 
 
 # --- S2: noise prior, small DCGAN
@@ -171,10 +170,22 @@ def s2_uniform_thin(systems: Mapping[str, SystemRuns]) -> Verdict:
                 return Verdict(NOT_CHECKABLE, "–", f"{metric} / {metric}_real not logged")
             ratios[name, metric] = [o / r for o, r in zip(ours, real) if r > 0]
     ours = "; ".join(f"{name} {metric} / real {mean_ci(v, 2)}" for (name, metric), v in ratios.items())
-    thin = all(mean(ratios["uniform", m]) < min(1.0, mean(ratios["normal", m])) for m in ("ink_per_digit", "stroke_width"))
-    if thin:
-        return Verdict(REPRODUCED, ours, "the uniform prior's digits have less ink and thinner strokes than real and normal-prior digits")
-    return Verdict(NOT_REPRODUCED, ours, "the uniform prior's digits are not both sparser and thinner than real and normal-prior digits")
+    metrics = ("ink_per_digit", "stroke_width")
+    if any(len(ratios[name, m]) < 2 for name in ("uniform", "normal") for m in metrics):
+        return Verdict(NOT_CHECKABLE, ours, "needs at least 2 seeds a side")
+    # A claim about the uniform prior against the normal one: each ratio below real's and below the normal prior's by
+    # more than the seed noise (Welch, ALPHA), as every comparison between systems.
+    tests = {m: compare(ratios["uniform", m], ratios["normal", m], lower_is_better=True) for m in metrics}
+    ps = ", ".join(f"{m} Welch p={'–' if t.p is None else f'{t.p:.2g}'}" for m, t in tests.items())
+    below_real = all(mean(ratios["uniform", m]) < 1.0 for m in metrics)
+    if below_real and all(t.a_better and t.p is not None and t.p < ALPHA for t in tests.values()):
+        return Verdict(REPRODUCED, ours, f"the uniform prior's digits have less ink and thinner strokes than real and "
+                                         f"normal-prior digits ({ps})")
+    if below_real and all(t.a_better for t in tests.values()):
+        return Verdict(NOT_REPRODUCED, ours, f"sparser and thinner than the normal prior's on average, but within the "
+                                             f"seed noise ({ps})")
+    return Verdict(NOT_REPRODUCED, ours, f"the uniform prior's digits are not both sparser and thinner than real and "
+                                         f"normal-prior digits ({ps})")
 
 
 @claim("s2.part_b_losses", (S2N,), "Part B's DCGAN log at epoch 99 (last batch)", "D 0.29, G 3.22")

@@ -79,6 +79,15 @@ def class_table(rep: Reproduction) -> list[tuple[int, str, str]]:
     return rows
 
 
+def claim_budget(compared: list[SystemView]) -> str:
+    """The summary table's budget cell for a claim: every compared system's, when they differ (S0a's 1,000 updates
+    against S0d's 400), since a comparison holds only at the budgets behind both sides."""
+    shares = {view.share for view in compared}
+    if len(shares) == 1:
+        return compared[0].share
+    return "; ".join(f"{view.system.key[0].upper()}{view.system.key[1:]}: {view.share}" for view in compared)
+
+
 def counts(verdicts: dict[str, Verdict]) -> str:
     n = {s: sum(v.status == s for v in verdicts.values()) for s in (REPRODUCED, NOT_REPRODUCED, NOT_CHECKABLE)}
     return f"{n[REPRODUCED]} reproduced, {n[NOT_REPRODUCED]} not reproduced, {n[NOT_CHECKABLE]} not checkable of {len(verdicts)} claims"
@@ -105,9 +114,11 @@ def markdown(rep: Reproduction, verdicts: dict[str, Verdict], command: str) -> s
         "|---|---|---|---|---|---|---|",
     ]
     all_views = views(rep, verdicts)
+    by_preset = {view.system.preset: view for view in all_views}
     for view in all_views:
-        for _key, text, reported, v in view.claims:
-            lines.append(f"| {view.system.title} | {cell(text)} | {cell(reported)} | {cell(v.ours)} | {view.share} | **{v.status}** | {cell(v.reason)} |")
+        for key, text, reported, v in view.claims:
+            budget = claim_budget([by_preset[p] for p in CLAIMS[key].systems])
+            lines.append(f"| {view.system.title} | {cell(text)} | {cell(reported)} | {cell(v.ours)} | {budget} | **{v.status}** | {cell(v.reason)} |")
     for view in all_views:
         s = view.system
         lines += ["", f"## {s.title} (`{s.preset}`)", "",
