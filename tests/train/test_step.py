@@ -106,6 +106,22 @@ def test_regularizers_reach_d_loss_and_gradients_in_the_joint_d_update(trick, ho
     assert any(not torch.equal(a, b) for a, b in zip(plain_grads, grads))  # and D is trained on it
 
 
+@pytest.mark.parametrize("tricks", ["[diffaug,r1]", "[diffaug,bcr]"])
+def test_no_image_reaches_d_unaugmented_when_a_regularizer_runs_d_again(tricks, hoda_small):
+    # R1 and bCR run D on images of their own; with DiffAugment they must see them augmented too, as StyleGAN2-ADA
+    # and DiffAugment's code take R1 through the augmentation (an audit found R1 on the raw real batch).
+    real, labels = hoda_small.images[:16], hoda_small.labels[:16]
+    torch.manual_seed(0)
+    step = build(compose_cfg(f"stabilize={tricks}"), 10, torch.device("cpu"), total_steps=1).step
+    seen = []
+    step.discriminator.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    step.discriminator_step(real, labels)
+    assert len(seen) >= 3  # real, fake, and the regularizer's own pass(es)
+    assert not any(torch.equal(x, real) for x in seen)
+    # D's gradient still reaches the un-augmented images: R1 is a penalty at the data, taken through the augmentation.
+    assert all(p.grad is not None for p in step.discriminator.parameters() if p.requires_grad)
+
+
 @pytest.mark.parametrize("model", ["dcgan", "gan", "cgan", "wgan_gp"])
 def test_models_produce_32x32_images(model):
     cfg = compose_cfg(f"model={model}", "dataset.image_size=32")

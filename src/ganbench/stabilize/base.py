@@ -93,14 +93,21 @@ class InputTransform:
         raise NotImplementedError
 
 
+# D as it sees images: ``(images, labels) -> (logits, class logits or None)``, its input transforms applied.
+SeenD = Callable[[Tensor, Tensor], tuple[Tensor, Tensor | None]]
+
+
 class Regularizer:
     """A term of D's loss, given D, the batch and D's outputs on it (logits of the perturbed real and fake images).
+
+    ``discriminator`` is D behind its input transforms (``GANStep.sees``): a term that runs D again (R1, bCR) shows it
+    images the way the loss does, e.g. DiffAugmented.
 
     One that keeps state across D updates (LeCam's anchors, lazy R1's counter) returns it from ``state_dict``,
     which resume checkpoints save, so a resumed run computes the same terms as an uninterrupted one.
     """
 
-    def __call__(self, discriminator: nn.Module, real: Tensor, fake: Tensor, labels: Tensor, fake_labels: Tensor,
+    def __call__(self, discriminator: SeenD, real: Tensor, fake: Tensor, labels: Tensor, fake_labels: Tensor,
                  real_logits: Tensor, fake_logits: Tensor) -> Tensor:  # pragma: no cover - interface
         raise NotImplementedError
 

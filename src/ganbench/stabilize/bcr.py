@@ -1,7 +1,8 @@
 """``bcr``: balanced consistency regularisation (Zhao et al. 2020): D's output should not change under augmentation.
 
 ``R = real_weight E[(D(x) - D(T(x)))^2] + fake_weight E[(D(G(z)) - D(T(G(z))))^2]`` with ``T`` a random translation
-(DiffAugment's, up to ``translation`` of the image size; no flips, a flipped digit is another digit).
+(DiffAugment's, up to ``translation`` of the image size; no flips, a flipped digit is another digit). Both sides go
+through D's own input transforms (instance noise, DiffAugment) when the run has them, as the loss's images do.
 """
 
 from __future__ import annotations

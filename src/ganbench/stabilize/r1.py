@@ -9,11 +9,12 @@ import torch
 from torch import Tensor, nn
 
 from ganbench.checks import int_at_least, is_number
-from ganbench.stabilize.base import Regularizer, Trick
+from ganbench.stabilize.base import Regularizer, SeenD, Trick
 
 
-def r1_penalty(discriminator: nn.Module, real: Tensor, labels: Tensor, gamma: float) -> Tensor:
-    """``gamma / 2`` times the mean squared norm of D's gradient at the real images."""
+def r1_penalty(discriminator: SeenD | nn.Module, real: Tensor, labels: Tensor, gamma: float) -> Tensor:
+    """``gamma / 2`` times the mean squared norm of D's gradient at the real images (through D's input transforms
+    when ``discriminator`` applies them, as StyleGAN2-ADA takes R1 through its augmentation)."""
     real = real.detach().requires_grad_(True)
     logits, _ = discriminator(real, labels)
     (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)

@@ -52,13 +52,13 @@ DUpdate = Callable[["GANStep", DBatch], tuple[dict[str, Tensor], Tensor, Tensor]
 def joint_update(step: "GANStep", b: DBatch) -> tuple[dict[str, Tensor], Tensor, Tensor]:
     """One optimizer step on the real and the fake batch together (``train.d_update=joint``, PyTorch's DCGAN)."""
     with step.autocast():
-        real_logits, real_classes = step.discriminator(step.perturb(b.real), b.labels)
-        fake_logits, fake_classes = step.discriminator(step.perturb(b.fake), b.fake_labels)
+        real_logits, real_classes = step.sees(b.real, b.labels)
+        fake_logits, fake_classes = step.sees(b.fake, b.fake_labels)
         loss = step.loss.d_loss(real_logits, fake_logits, b.real_targets, b.fake_targets)
         loss = loss + step.class_weight * (class_loss(real_classes, b.labels) + class_loss(fake_classes, b.fake_labels))
         loss = loss + step.penalty(step.discriminator, b.real, b.fake, b.labels)
         for regularizer in step.regularizers:
-            loss = loss + regularizer(step.discriminator, b.real, b.fake, b.labels, b.fake_labels, real_logits, fake_logits)
+            loss = loss + regularizer(step.sees, b.real, b.fake, b.labels, b.fake_labels, real_logits, fake_logits)
     step.optimize_d(loss)
     return {"d_loss": loss.detach()}, real_logits, fake_logits
 
@@ -71,15 +71,15 @@ def separate_update(step: "GANStep", b: DBatch) -> tuple[dict[str, Tensor], Tens
     real step; a gradient penalty or a term that reads both batches is refused by ``ganbench.validate``.
     """
     with step.autocast():
-        real_logits, real_classes = step.discriminator(step.perturb(b.real), b.labels)
+        real_logits, real_classes = step.sees(b.real, b.labels)
         real_loss = step.loss.d_term(real_logits, b.real_targets)
         real_loss = real_loss + step.class_weight * class_loss(real_classes, b.labels)
         for regularizer in step.regularizers:  # real-only ones: there are no fake logits yet
             real_loss = real_loss + regularizer(
-                step.discriminator, b.real, b.fake, b.labels, b.fake_labels, real_logits, None)
+                step.sees, b.real, b.fake, b.labels, b.fake_labels, real_logits, None)
     step.optimize_d(real_loss)
     with step.autocast():
-        fake_logits, fake_classes = step.discriminator(step.perturb(b.fake), b.fake_labels)
+        fake_logits, fake_classes = step.sees(b.fake, b.fake_labels)
         fake_loss = step.loss.d_term(fake_logits, b.fake_targets)
         fake_loss = fake_loss + step.class_weight * class_loss(fake_classes, b.fake_labels)
     step.optimize_d(fake_loss)
@@ -146,7 +146,7 @@ class GANStep:
         z, fake, fake_labels = self._fakes if self._fakes is not None else self._generate(n)
         self._fakes = None
         with self.autocast():
-            logits, classes = self.discriminator(self.perturb(fake), fake_labels)
+            logits, classes = self.sees(fake, fake_labels)
             loss = self.loss.g_loss(logits, self.targets.generator_targets(n, device))
             loss = loss + self.class_weight * class_loss(classes, fake_labels)
             for regularizer in self.g_regularizers:
@@ -157,6 +157,14 @@ class GANStep:
         self.g_optimizer.step()
         self.after_g_update(self.generator)
         return {"g_loss": loss.detach()}
+
+    def sees(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor | None]:
+        """D's outputs on ``images`` as D sees them: through its input transforms (instance noise, DiffAugment).
+
+        The D regularizers get this too, so R1's gradient is taken through the augmentation at the un-augmented
+        images, as StyleGAN2-ADA and DiffAugment's own code do, and no image reaches D unaugmented.
+        """
+        return self.discriminator(self.perturb(images), labels)
 
     def optimize_d(self, loss: Tensor) -> None:
         """One optimizer step of D on ``loss``."""
