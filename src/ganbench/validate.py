@@ -108,6 +108,13 @@ def config_problems(cfg: DictConfig) -> list[str]:
         int_at_least(p, "optim.momentum_ramp_epochs", o.momentum_ramp_epochs, 1)
     if not is_number(o.weight_decay) or o.weight_decay < 0:
         p.append(f"optim.weight_decay={o.weight_decay!r} is invalid: it must be a number >= 0")
+    # What torch's optimisers would refuse only once the nets are built, after the run is logged.
+    if o.name in ("adam", "rmsprop"):
+        number_in(p, "optim.eps", o.eps, 0, 1)
+    if o.name == "rmsprop":
+        number_in(p, "optim.alpha", o.alpha, 0, 1, high_open=True)
+    if o.name == "sgd":
+        number_in(p, "optim.momentum", o.momentum, 0, 1, high_open=True)
 
     if cfg.loss.name not in LOSSES:
         p.append(f"loss={cfg.loss.name!r} is invalid: choose one of {', '.join(LOSSES)}")
