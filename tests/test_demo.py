@@ -1,8 +1,10 @@
 """``python -m ganbench.demo`` end to end at a test-sized budget, then its store opened as a user would."""
 
 import csv
+import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,11 +12,12 @@ from mlflow.tracking import MlflowClient
 
 import mlflow
 import mlflow.pytorch
+from ganbench.demo import sample_command
+from ganbench.sample import SampleSettings
 from ganbench.sample import main as sample_main
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 def test_the_demo_records_mlflow_objects_a_leaderboard_and_digits_on_demand(tmp_path, quick_classifier, quick_eval_overrides, run_cli):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     tiny = ["train.max_steps=20", "data.limit=1024", "eval.num_samples=200", "eval.cas.enabled=false",
@@ -24,6 +27,7 @@ def test_the_demo_records_mlflow_objects_a_leaderboard_and_digits_on_demand(tmp_
                           cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "leaderboard:" in proc.stdout and "mlflow ui --backend-store-uri" in proc.stdout
+    assert "-m ganbench.sample run_id=best parent=" in proc.stdout
 
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("demo")
@@ -49,6 +53,7 @@ def test_the_demo_records_mlflow_objects_a_leaderboard_and_digits_on_demand(tmp_
     assert out.stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_the_demo_trains_the_fast_hoda_preset_for_3000_steps_and_nothing_else_of_its_own():
     # "The demo uses the fastest configuration": fast_hoda's model, optimiser, schedule, tricks and batch, whatever
     # they become; the grid sets only the models, the seeds, the length and the quick evaluation.
@@ -64,3 +69,12 @@ def test_the_demo_trains_the_fast_hoda_preset_for_3000_steps_and_nothing_else_of
         assert OmegaConf.to_container(demo[node]) == OmegaConf.to_container(preset[node]), node
     own = {"max_steps", "sample_every", "checkpoint_every"}
     assert {k: v for k, v in demo.train.items() if k not in own} == {k: v for k, v in preset.train.items() if k not in own}
+
+
+def test_the_demos_closing_command_draws_the_best_run_of_its_sweep():
+    words = shlex.split(sample_command("0a1b", "sqlite:///my runs/mlflow.db", "demo x"))
+    assert Path(words[0]).name == Path(sys.executable).name and words[1:3] == ["-m", "ganbench.sample"]  # the venv's python
+    settings = SampleSettings.from_args(words[3:])
+    assert (settings.run_id, settings.parent, settings.experiment) == ("best", "0a1b", "demo x")
+    assert settings.tracking_uri == "sqlite:///my runs/mlflow.db"
+    assert settings.metric is None  # ranked as the sweep's logged leaderboard

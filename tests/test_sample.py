@@ -4,13 +4,17 @@ import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_module
+from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
+import mlflow
 import mlflow.pytorch
+from ganbench import report
 from ganbench.app import run
 from ganbench.noise import sample_noise
 from ganbench.sample import main as sample_main
+from ganbench.tracking import experiment_id, layout
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +85,63 @@ def test_sample_bad_input_is_one_line_exit_2(trained, run_cli, args, message):
     assert proc.returncode == 2
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("ganbench.sample: error:") and message in line
+
+
+def sweep_of_copies(uri, run_id, experiment, scores):
+    """A finished sweep in ``experiment`` whose children copy the trained run (its noise params and generator model), one
+    configuration per ``model: (fid_clf, gen_accuracy)`` of ``scores``; returns the parent's and the children's run ids."""
+    client = MlflowClient(uri)
+    exp = experiment_id(client, experiment)
+    trained = client.get_run(run_id).data
+    parent = client.create_run(exp, tags={layout.ROLE_TAG: layout.ROLE_SWEEP}).info.run_id
+    children = []
+    for model, (fid, accuracy) in scores.items():
+        tags = {axis: trained.tags[axis] for axis in (*layout.GRID_AXES, layout.SEED_TAG, layout.GENERATOR_MODEL_TAG)}
+        child = client.create_run(exp, tags={**tags, "model": model, layout.PARENT_TAG: parent}).info.run_id
+        params = [Param(k, v) for k, v in trained.params.items() if k in ("noise.name", "noise.dim", "data.num_classes")]
+        client.log_batch(child, metrics=[Metric("fid_clf", fid, 0, 0), Metric("gen_accuracy", accuracy, 0, 0)], params=params)
+        client.set_terminated(child, "FINISHED")
+        children.append(child)
+    client.set_terminated(parent, "FINISHED")
+    return parent, children
+
+
+def test_best_finds_a_sweep_logged_to_another_experiment_from_its_parent_run_id(trained, tmp_path, run_cli):
+    uri, run_id, _ = trained
+    parent, (by_fid, _) = sweep_of_copies(uri, run_id, "demo_x", {"a": (1.0, 0.2), "b": (2.0, 0.9)})
+    proc = run_cli(sample_main, "run_id=best", f"parent={parent}", "n=2", f"out={tmp_path / 'best.png'}", f"tracking.uri={uri}")
+    assert proc.returncode == 0, proc.stderr
+    assert f"samples of run {by_fid}" in proc.stdout  # tracking.experiment is ganbench; the sweep is in demo_x
+
+
+def test_best_ranks_by_the_metric_of_the_sweeps_logged_leaderboard(trained, tmp_path, run_cli):
+    uri, run_id, _ = trained
+    parent, (by_fid, by_accuracy) = sweep_of_copies(uri, run_id, "ranked", {"a": (1.0, 0.2), "b": (2.0, 0.9)})
+    best = ["run_id=best", f"parent={parent}", "n=2", f"out={tmp_path / 'best.png'}", f"tracking.uri={uri}"]
+    assert f"samples of run {by_fid}" in run_cli(sample_main, *best).stdout  # no leaderboard logged yet: fid_clf
+    logged = [f"tracking.uri={uri}", f"parent={parent}", "metric=gen_accuracy", f"out={tmp_path / 'r'}"]
+    assert report.main(logged, echo=lambda s: None) == 0
+    assert f"samples of run {by_accuracy}" in run_cli(sample_main, *best).stdout  # the leaderboard's winner
+    assert f"samples of run {by_fid}" in run_cli(sample_main, *best, "metric=fid_clf").stdout  # an explicit metric wins
+
+
+def test_sample_draws_a_registered_model_by_version_and_by_alias(trained, tmp_path, run_cli):
+    uri, run_id, _ = trained
+    client = MlflowClient(uri)
+    logged = client.get_run(run_id).data.tags[layout.GENERATOR_MODEL_TAG]
+    mlflow.set_tracking_uri(uri)
+    version = mlflow.register_model(logged, "digits_gen").version
+    client.set_registered_model_alias("digits_gen", "champion", version)
+    drawn = []
+    for i, uri_given in enumerate((logged, f"models:/digits_gen/{version}", "models:/digits_gen@champion")):
+        out = tmp_path / f"{i}.npz"
+        proc = run_cli(sample_main, f"model={uri_given}", "n=4", "seed=3", f"out={out}", f"tracking.uri={uri}")
+        assert proc.returncode == 0, proc.stderr
+        assert f"samples of run {run_id}" in proc.stdout
+        drawn.append(np.load(out)["images"])
+    assert np.array_equal(drawn[0], drawn[1]) and np.array_equal(drawn[0], drawn[2])
+    for unknown in ("models:/digits_gen/99", "models:/digits_gen@nobody", "models:/no_such_gen/1", "models:/m-0123"):
+        proc = run_cli(sample_main, f"model={unknown}", f"out={tmp_path / 'x.png'}", f"tracking.uri={uri}")
+        assert proc.returncode == 2
+        (line,) = proc.stderr.strip().splitlines()
+        assert line.startswith(f"ganbench.sample: error: model={unknown}: no such model")

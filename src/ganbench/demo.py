@@ -6,7 +6,8 @@ About 8 minutes on 2 CPU cores without bf16 (8 min 7 s on a 2-core EPYC in float
    head x 2 seeds on Hoda, 3,000 generator steps each) as one multirun: one MLflow parent run, four child runs
    with their samples, losses, generator models and evaluation;
 2. the leaderboard of that sweep (``ganbench.report``), logged to its parent run;
-3. where the report is, and the ``mlflow ui`` command that shows the runs.
+3. where the report is, the ``mlflow ui`` command that shows the runs, and the ``ganbench.sample`` command that
+   draws digits from the sweep's best run (the leaderboard's winner: the report tags the parent with its metric).
 
 Options (key=value): ``tracking.uri`` (default ``sqlite:///mlflow.db``), ``experiment`` (default
 ``demo``), ``out`` (default ``reports/demo``); anything else is passed to the sweep as an override,
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -44,17 +46,29 @@ def parse_args(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
     return options, overrides
 
 
+def shown(path: Path) -> Path:
+    """``path`` relative to the working folder when it is under it: shorter commands to copy."""
+    here = Path.cwd()
+    return path.relative_to(here) if path.is_relative_to(here) else path
+
+
+def python() -> str:
+    """This interpreter (the venv's), so that a printed command works without activating the venv."""
+    return shlex.quote(str(shown(Path(sys.executable).absolute())))
+
+
 def ui_command(uri: str) -> str:
     """The ``mlflow ui`` command for this store, with this interpreter (the venv's) and paths relative to here."""
     if not uri.startswith("sqlite:///"):
         return f"open {uri} (the tracking server's UI)"
-    here = Path.cwd()
-
-    def shown(path: Path) -> Path:
-        return path.relative_to(here) if path.is_relative_to(here) else path
-
     db = Path(uri.removeprefix("sqlite:///")).expanduser().resolve()
-    return f"{shown(Path(sys.executable).absolute())} -m mlflow ui --backend-store-uri sqlite:///{shown(db)}"
+    return f"{python()} -m mlflow ui --backend-store-uri sqlite:///{shown(db)}"
+
+
+def sample_command(parent: str, uri: str, experiment: str) -> str:
+    """The ``ganbench.sample`` command that draws digits from the best run of sweep ``parent``, as its leaderboard ranks."""
+    args = ["run_id=best", f"parent={parent}", f"tracking.uri={uri}", f"tracking.experiment={experiment}"]
+    return f"{python()} -m ganbench.sample {shlex.join(args)}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"ganbench.demo: done in {minutes} min {seconds:02d} s")
     print(f"  leaderboard:  {(Path(options['out']) / 'leaderboard.html').resolve()}  (and leaderboard.md, leaderboard.csv)")
     print(f"  the runs:     {ui_command(uri)}   then open http://127.0.0.1:5000, experiment '{experiment}'")
+    print(f"  digits:       {sample_command(parent, uri, experiment)}   (the leaderboard's best run; add label=7 out=sevens.png ...)")
     return code or status
 
 

@@ -3,11 +3,14 @@
     python -m ganbench.sample run_id=<id> n=100 label=3 out=digits.png
     python -m ganbench.sample run_id=best parent=<sweep run id | latest> metric=gen_accuracy out=best.png
     python -m ganbench.sample model=models:/m-<id> n=64 seed=1 out=samples.npz
+    python -m ganbench.sample model=models:/<registered name>/<version>   # or models:/<name>@<alias>
     python -m ganbench.sample run_id=<id> grid=false out=digits/      # one PNG per sample
 
 The generator comes from the run's logged MLflow model (``generator_model_uri``), or from its
 ``checkpoints/final.pt`` for runs logged before ganbench logged models. Its noise prior and size come from
 the run's params. Samples are drawn in eval mode (BatchNorm running statistics), with a seeded noise stream.
+``run_id=best`` ranks the sweep as its logged leaderboard did (the metric ``ganbench.report`` tagged its parent
+run with), else by fid_clf; ``metric=`` overrides either.
 """
 
 from __future__ import annotations
@@ -34,13 +37,15 @@ from ganbench.models import build_generator, is_conditional
 from ganbench.models.sampling import generate
 from ganbench.noise import sample_noise
 from ganbench.images import sample_grid
-from ganbench.report import ReportSettings, load
+from ganbench.report import ReportSettings, build
+from ganbench.report.records import ranked_by, read_runs
 from ganbench.tracking import check_reachable, layout, make_client
 from ganbench.train.checkpoint import CheckpointError, load_checkpoint
 
 PROG = "ganbench.sample"
 KEYS = {"run_id", "model", "n", "label", "seed", "out", "grid", "parent", "metric", "direction", "tracking.uri", "uri",
         "tracking.experiment", "experiment", "device"}
+DEFAULT_METRIC = "fid_clf"  # run_id=best's ranking where the sweep has no logged leaderboard to follow
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,7 @@ class SampleSettings:
     out: Path = Path("digits.png")
     grid: bool = True
     parent: str = "latest"  # with run_id=best: the sweep whose best configuration is drawn
-    metric: str = "fid_clf"
+    metric: str | None = None  # None: as the sweep's logged leaderboard ranks, else DEFAULT_METRIC
     direction: str = "auto"
     tracking_uri: str = "sqlite:///mlflow.db"
     experiment: str = "ganbench"
@@ -79,7 +84,7 @@ class SampleSettings:
         return cls(
             run_id=values.get("run_id"), model_uri=values.get("model"), n=n, label=label, seed=seed,
             out=Path(values.get("out", "digits.png")), grid=grid == "true", parent=values.get("parent", "latest"),
-            metric=values.get("metric", "fid_clf"), direction=values.get("direction", "auto"),
+            metric=values.get("metric"), direction=values.get("direction", "auto"),
             tracking_uri=values.get("tracking.uri", "sqlite:///mlflow.db"),
             experiment=values.get("tracking.experiment", "ganbench"), device=values.get("device", "cpu"),
         )
@@ -98,13 +103,35 @@ def _int(values: dict[str, str], key: str, default: int | None, low: int) -> int
 
 
 def best_run_id(client: Any, settings: SampleSettings) -> str:
-    """The best seed's run of the leaderboard's top configuration (as ``ganbench.report`` ranks it)."""
+    """The best seed's run of the leaderboard's top configuration, ranked as the sweep's logged leaderboard was."""
     report = ReportSettings(experiment=settings.experiment, tracking_uri=settings.tracking_uri, parent=settings.parent,
-                            metric=settings.metric, direction=settings.direction, log=False)
-    board = load(client, report).board
+                            direction=settings.direction, log=False)
+    found = read_runs(client, report)
+    metric, direction = settings.metric or DEFAULT_METRIC, settings.direction
+    logged = ranked_by(found.parent)
+    if settings.metric is None and logged is not None:
+        metric = logged[0]
+        direction = logged[1] if direction == "auto" else direction
+    board = build(found.runs, metric, direction=direction, references=found.references, parent=found.parent)
     if not board.ranked or board.ranked[0].best_run is None:
-        raise ConfigError(f"no configuration of that sweep has {settings.metric}; pick metric= or a run_id")
+        raise ConfigError(f"no configuration of that sweep has {metric}; pick metric= or a run_id")
     return board.ranked[0].best_run.run_id
+
+
+def model_run_id(client: Any, uri: str) -> str:
+    """The training run behind a model URI: a logged model (``models:/m-<id>``) or a registered model's version
+    (``models:/<name>/<version>``, ``models:/<name>@<alias>``)."""
+    ref = uri.removeprefix("models:/")
+    name, at, alias = ref.partition("@")
+    registered, slash, version = ref.partition("/")
+    if not (at or slash):
+        return client.get_logged_model(ref).source_run_id
+    found = client.get_model_version_by_alias(name, alias) if at else client.get_model_version(registered, version)
+    if found.run_id:
+        return found.run_id
+    if found.model_id:  # a version registered from a logged model MLflow did not link to its run
+        return client.get_logged_model(found.model_id).source_run_id
+    raise ConfigError(f"model={uri}: version {found.version} of {found.name} names no training run; use run_id=")
 
 
 @dataclass
@@ -121,9 +148,10 @@ def load_generator(client: Any, settings: SampleSettings, device: torch.device) 
     run_id, uri = settings.run_id, settings.model_uri
     if uri is not None:
         try:
-            run_id = client.get_logged_model(uri.removeprefix("models:/")).source_run_id
+            run_id = model_run_id(client, uri)
         except MlflowException:
-            raise ConfigError(f"model={uri}: no such model in {settings.tracking_uri}; check model= and tracking.uri=") from None
+            raise ConfigError(f"model={uri}: no such model in {settings.tracking_uri} (models:/m-<id>, models:/<name>/<version> "
+                              "or models:/<name>@<alias>); check model= and tracking.uri=") from None
     elif run_id == "best":
         run_id = best_run_id(client, settings)
     try:
@@ -198,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = SampleSettings.from_args(argv)
         check_reachable(settings.tracking_uri)
         device = resolve_device(settings.device)
-        client = make_client(settings.tracking_uri)
+        client = make_client(settings.tracking_uri, reader=True)
         loaded = load_generator(client, settings, device)
         images, labels = draw(loaded, settings.n, settings.label, settings.seed, device)
         written = write(images, labels, settings)

@@ -1,13 +1,20 @@
-"""``python -m ganbench.report`` in-process: its arguments (both spellings), its errors (one line, exit 2); its start-up without torch."""
+"""``python -m ganbench.report`` in-process: its arguments (both spellings), its errors (one line, exit 2), the tags it logs,
+a read-only store; its start-up without torch."""
 
+import csv
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
 
 from ganbench import report
 from ganbench.report import ReportError, ReportSettings
+from ganbench.tracking import experiment_id, layout
 
 
 def test_latest_parent_and_unknown_metric(hand_store, report_files, tmp_path):
@@ -66,3 +73,56 @@ def test_the_report_starts_without_torch():
     code = "import sys, ganbench.report, ganbench.plotting; print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_sweep_in_another_experiment_is_reported_from_its_parent_run_id(hand_store, tmp_path, capsys):
+    uri, parent, _ = hand_store
+    assert report.main([f"tracking.uri={uri}", f"parent={parent}", f"out={tmp_path}", "log=false"], echo=lambda s: None) == 0
+    assert "Experiment `hand`" in (tmp_path / "leaderboard.md").read_text(encoding="utf-8")
+
+
+def test_the_logged_report_tags_the_parent_with_the_metric_it_ranked_by(hand_store, tmp_path):
+    uri, parent, _ = hand_store
+    assert report.main([f"tracking.uri={uri}", "experiment=hand", f"parent={parent}", "metric=gen_accuracy", f"out={tmp_path}"],
+                       echo=lambda s: None) == 0
+    tags = MlflowClient(uri).get_run(parent).data.tags
+    assert (tags["report.metric"], tags["report.direction"]) == ("gen_accuracy", "max")
+    assert report.main([f"tracking.uri={uri}", "experiment=hand", f"parent={parent}", "metric=d_loss", f"out={tmp_path}", "log=false"],
+                       echo=lambda s: None) == 0
+    assert MlflowClient(uri).get_run(parent).data.tags["report.metric"] == "gen_accuracy"  # an unlogged report tags nothing
+
+
+def refuse_writes(db: Path) -> None:
+    """Make a SQLite store read-only as a read-only folder makes it for a user who is not root (the tests run as root,
+    whom chmod does not stop): a folder takes the lock file's name, so the lock cannot be created, and triggers abort
+    every write the report could try (tags, run status)."""
+    lock = db.with_name(db.name + "-ganbench.lock")
+    lock.unlink(missing_ok=True)
+    lock.mkdir()
+    with sqlite3.connect(db) as con:
+        for table, event in (("tags", "INSERT"), ("tags", "UPDATE"), ("runs", "UPDATE")):
+            con.execute(f"CREATE TRIGGER refuse_{event.lower()}_{table} BEFORE {event} ON {table} "
+                        "BEGIN SELECT RAISE(ABORT, 'attempt to write a readonly database'); END")
+
+
+def test_a_read_only_store_is_reported_and_a_run_whose_lease_is_dead_counts_as_killed(new_store, tmp_path, capsys):
+    uri = new_store(tmp_path / "ro" / "mlflow.db")
+    client = MlflowClient(uri)
+    exp = experiment_id(client, "ro")
+    parent = client.create_run(exp, tags={"role": "sweep"}).info.run_id
+    base = {"mlflow.parentRunId": parent, "model": "dcgan", "loss": "bce", "stabilize": "none", "dataset": "hoda", "noise": "normal"}
+    done = client.create_run(exp, tags={**base, "seed": "0"}).info.run_id
+    client.log_batch(done, metrics=[Metric("fid_clf", 3.0, 0, 0)])
+    client.set_terminated(done, "FINISHED")
+    lease = {layout.LEASE_HOST_TAG: "elsewhere", layout.LEASE_PID_TAG: "1", layout.LEASE_UNTIL_TAG: f"{time.time() - 60:.1f}"}
+    dead = client.create_run(exp, tags={**base, "seed": "1", **lease}).info.run_id  # its process died an hour ago
+    client.set_terminated(parent, "FINISHED")
+    refuse_writes(tmp_path / "ro" / "mlflow.db")
+
+    code = report.main([f"tracking.uri={uri}", f"parent={parent}", f"out={tmp_path / 'r'}"], echo=lambda s: None)
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert MlflowClient(uri).get_run(dead).info.status == "RUNNING"  # the store refused to mark it
+    (row,) = csv.DictReader((tmp_path / "r" / "leaderboard.csv").open())
+    assert (row["finished"], row["killed"], row["running"]) == ("1", "1", "0")
+    assert "still RUNNING" not in err and "not logged to the sweep's parent run" in err

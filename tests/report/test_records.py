@@ -28,3 +28,9 @@ def test_unknown_experiment_and_parent(hand_store):
         read_runs(client, ReportSettings(experiment="nope", tracking_uri=uri))
     with pytest.raises(ReportError, match="no run '0123'"):
         read_runs(client, ReportSettings(experiment="hand", tracking_uri=uri, parent="0123"))
+
+
+def test_a_parent_run_id_is_read_in_its_own_experiment_whatever_experiment_says(hand_store):
+    uri, parent, _ = hand_store
+    found = read_runs(make_client(uri), ReportSettings(tracking_uri=uri, parent=parent))  # experiment: the default, ganbench
+    assert found.parent.run_id == parent and len(found.runs) == 12 and found.experiment == "hand"

@@ -2,9 +2,10 @@
 
 import multiprocessing
 
+import pytest
 from mlflow.tracking import MlflowClient
 
-from ganbench.tracking import child_runs, experiment_id, layout, make_client, search_all, store
+from ganbench.tracking import TrackingError, child_runs, experiment_id, layout, make_client, search_all, store
 
 ROUNDS = 12
 
@@ -80,3 +81,19 @@ def test_the_app_refuses_an_unknown_store_with_exit_2(run_cli, tmp_path):
     proc = run_cli("ganbench", "tracking.uri=garbage://x", "data.limit=256", "train.batch_size=64", f"hydra.run.dir={tmp_path}/out")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("ganbench: error: tracking.uri=garbage://x cannot be used")
+
+
+def test_a_reader_opens_a_store_whose_folder_refuses_the_lock_and_a_writer_is_told_why(mlflow_uri, tmp_path):
+    # The tests run as root, whom chmod does not stop: a folder in the lock file's place refuses it to anyone.
+    exp = experiment_id(make_client(mlflow_uri), "kept")
+    lock = tmp_path / "mlflow.db-ganbench.lock"
+    lock.unlink()
+    lock.mkdir()
+    assert make_client(mlflow_uri, reader=True).get_experiment(exp).name == "kept"
+    with pytest.raises(TrackingError, match="cannot be written"):
+        make_client(mlflow_uri)
+    new = tmp_path / "new"
+    (new / "mlflow.db-ganbench.lock").mkdir(parents=True)
+    with pytest.raises(TrackingError, match="cannot be written"):  # a new store needs its tables created: the lock
+        make_client(f"sqlite:///{new}/mlflow.db", reader=True)
+    assert not (new / "mlflow.db").exists()

@@ -293,7 +293,7 @@ def load(client: Any, settings: ReportSettings, alpha: float = ALPHA) -> Loaded:
     """Read the runs of one sweep (or of the whole experiment), build their leaderboard and fetch its images and curves."""
     found = read_runs(client, settings)
     board = build(
-        found.runs, settings.metric, experiment=settings.experiment, tracking_uri=client.tracking_uri,
+        found.runs, settings.metric, experiment=found.experiment, tracking_uri=client.tracking_uri,
         direction=settings.direction, metrics=settings.metrics, references=found.references, parent=found.parent,
         invalid_jobs=found.invalid_jobs, alpha=alpha,
     )

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from mlflow.exceptions import MlflowException
 
 from ganbench.report.settings import ReportError, ReportSettings
 from ganbench.tracking import reap_dead_runs, search_all
+from ganbench.tracking.lease import dead_reason
 from ganbench.tracking.layout import (
     DIVERGED_TAG,
     ERROR_TAG,
@@ -36,6 +38,10 @@ from ganbench.tracking.layout import (
 )
 
 REFERENCE_RUN_ID_TAG = f"{MEASURED_PREFIX}reference_run_id"  # the reference run an evaluation compared with
+# On a sweep's parent run: the metric its logged leaderboard ranks by, and min or max (``ganbench.sample run_id=best``
+# ranks the same way).
+RANKED_BY_TAG = "report.metric"
+RANKED_DIRECTION_TAG = "report.direction"
 
 
 def natural_key(text: str) -> tuple[Any, ...]:
@@ -95,6 +101,22 @@ class RunRecord:
         )
 
 
+def ranked_by(parent: RunRecord | None) -> tuple[str, str] | None:
+    """(metric, min|max) the sweep's logged leaderboard ranked by, from its parent run's tags; None before one was logged."""
+    if parent is None or RANKED_BY_TAG not in parent.tags:
+        return None
+    return parent.tags[RANKED_BY_TAG], parent.tags.get(RANKED_DIRECTION_TAG, "auto")
+
+
+def settled(record: RunRecord, now: float) -> RunRecord:
+    """The run as the reaper leaves it: RUNNING with a dead lease counts as KILLED, also where the store refused to
+    mark it (a read-only store: ``reap_dead_runs`` logs the failed write and goes on)."""
+    reason = dead_reason(record.tags, now) if record.status == "RUNNING" else None
+    if reason is None:
+        return record
+    return replace(record, status="KILLED", tags={**record.tags, KILLED_TAG: f"found RUNNING but {reason}"})
+
+
 @dataclass
 class SweepRuns:
     """What one report ranks: the training runs of a sweep (or of the whole experiment) and what goes with them."""
@@ -104,6 +126,14 @@ class SweepRuns:
     runs: list[RunRecord]
     references: list[RunRecord]
     invalid_jobs: list[dict[str, Any]]
+    experiment: str = ""  # its name: a parent run id's own experiment, whatever experiment= said
+
+
+def get_parent_run(client: Any, run_id: str) -> Any:
+    try:
+        return client.get_run(run_id)
+    except MlflowException:
+        raise ReportError(f"no run {run_id!r} in this store; check parent= and tracking.uri=") from None
 
 
 def find_parent(client: Any, experiment_id: str, spec: str) -> RunRecord | None:
@@ -115,29 +145,36 @@ def find_parent(client: Any, experiment_id: str, spec: str) -> RunRecord | None:
         if not sweeps:
             raise ReportError("this experiment has no sweep parent run (tag role=sweep); pass parent=<run id>, or parent=none to rank every run")
         return RunRecord.of(max(sweeps, key=lambda r: (r.info.start_time or 0, r.info.run_id)))
-    try:
-        return RunRecord.of(client.get_run(spec))
-    except MlflowException:
-        raise ReportError(f"no run {spec!r} in this store; check parent= and tracking.uri=") from None
+    return RunRecord.of(get_parent_run(client, spec))
+
+
+def find_experiment(client: Any, settings: ReportSettings) -> Any:
+    """The experiment to read: a parent run id's own (a sweep may log to any experiment), else ``experiment=``."""
+    if settings.parent not in ("latest", "none"):
+        return client.get_experiment(get_parent_run(client, settings.parent).info.experiment_id)
+    exp = client.get_experiment_by_name(settings.experiment)
+    if exp is None:
+        raise ReportError(f"no experiment {settings.experiment!r} in {client.tracking_uri}; check experiment= and tracking.uri=")
+    return exp
 
 
 def read_runs(client: Any, settings: ReportSettings) -> SweepRuns:
     """The training runs the settings ask for (one sweep, or every run of the experiment), with their references."""
-    exp = client.get_experiment_by_name(settings.experiment)
-    if exp is None:
-        raise ReportError(f"no experiment {settings.experiment!r} in {client.tracking_uri}; check experiment= and tracking.uri=")
-    reap_dead_runs(client, [exp.experiment_id])  # a run whose process is gone counts as killed, not running
+    exp = find_experiment(client, settings)
+    now = time.time()
+    reap_dead_runs(client, [exp.experiment_id], now)  # a run whose process is gone counts as killed, not running
     parent = find_parent(client, exp.experiment_id, settings.parent)
     if parent is not None:
+        parent = settled(parent, now)
         found = search_all(client, exp.experiment_id, f"tags.{PARENT_TAG} = '{parent.run_id}'")
     else:
         found = search_all(client, exp.experiment_id)
-    runs = [RunRecord.of(r) for r in found if r.data.tags.get(ROLE_TAG) not in NOT_TRAINING]
+    runs = [settled(RunRecord.of(r), now) for r in found if r.data.tags.get(ROLE_TAG) not in NOT_TRAINING]
     if not runs:
-        where = f"sweep {parent.run_id}" if parent else f"experiment {settings.experiment!r}"
+        where = f"sweep {parent.run_id}" if parent else f"experiment {exp.name!r}"
         raise ReportError(f"{where} has no training runs yet")
     invalid = invalid_jobs(client, parent.run_id) if parent is not None else []
-    return SweepRuns(exp.experiment_id, parent, runs, reference_runs(client, exp.experiment_id, runs), invalid)
+    return SweepRuns(exp.experiment_id, parent, runs, reference_runs(client, exp.experiment_id, runs), invalid, exp.name)
 
 
 def invalid_jobs(client: Any, parent_run_id: str) -> list[dict[str, Any]]:

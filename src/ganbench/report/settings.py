@@ -43,7 +43,7 @@ class ReportSettings:
 
     experiment: str = "ganbench"
     tracking_uri: str = "sqlite:///mlflow.db"
-    parent: str = "latest"  # a sweep parent's run id, latest (the newest sweep) or none (every training run)
+    parent: str = "latest"  # a sweep parent's run id (read in its own experiment), latest (the newest sweep) or none (every training run)
     metric: str = "fid_clf"
     direction: str = "auto"
     metrics: tuple[str, ...] | None = None

@@ -67,10 +67,20 @@ def store_lock(uri: str) -> Iterator[None]:
 SUPPORTED_URIS = "sqlite:///PATH, http(s)://HOST:PORT (an `mlflow server`), file:PATH, or a database URI (postgresql://, mysql://)"
 
 
-def make_client(uri: str) -> MlflowClient:
-    """A client for ``uri``; a local SQLite file (and its folder) is created on demand, one process at a time."""
+def make_client(uri: str, *, reader: bool = False) -> MlflowClient:
+    """A client for ``uri``; a local SQLite file (and its folder) is created on demand, one process at a time.
+
+    ``reader=True`` (commands that only read: report, sample) goes on without the lock where the store's folder
+    refuses it (read-only): the lock only guards creating a store's tables, and an existing store needs none.
+    """
     try:
-        with store_lock(uri):
+        with ExitStack() as held:
+            try:
+                held.enter_context(store_lock(uri))
+            except TrackingError:
+                db = sqlite_path(uri)
+                if not (reader and db is not None and db.is_file() and db.stat().st_size > 0):
+                    raise
             # Building the client builds the store, which creates the tables of a new file.
             client = MlflowClient(tracking_uri=uri)
     except Exception as exc:  # MLflow's own errors, and SQLAlchemy's while it creates a new store's tables
