@@ -1,5 +1,7 @@
 """A trained run as MLflow objects (experiment kind, dataset input, generator model) and digits on demand."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -87,12 +89,13 @@ def test_sample_bad_input_is_one_line_exit_2(trained, run_cli, args, message):
     assert line.startswith("ganbench.sample: error:") and message in line
 
 
-def sweep_of_copies(uri, run_id, experiment, scores):
-    """A finished sweep in ``experiment`` whose children copy the trained run (its noise params and generator model), one
-    configuration per ``model: (fid_clf, gen_accuracy)`` of ``scores``; returns the parent's and the children's run ids."""
+def sweep_of_copies(uri, run_id, experiment, scores, tmp_path):
+    """A finished sweep in ``experiment`` whose children copy the trained run (its noise params and final checkpoint),
+    one configuration per ``model: (fid_clf, gen_accuracy)`` of ``scores``; returns the parent's and the children's ids."""
     client = MlflowClient(uri)
     exp = experiment_id(client, experiment)
     trained = client.get_run(run_id).data
+    checkpoint = client.download_artifacts(run_id, layout.CHECKPOINT_ARTIFACT, str(tmp_path))
     parent = client.create_run(exp, tags={layout.ROLE_TAG: layout.ROLE_SWEEP}).info.run_id
     children = []
     for model, (fid, accuracy) in scores.items():
@@ -100,6 +103,7 @@ def sweep_of_copies(uri, run_id, experiment, scores):
         child = client.create_run(exp, tags={**tags, "model": model, layout.PARENT_TAG: parent}).info.run_id
         params = [Param(k, v) for k, v in trained.params.items() if k in ("noise.name", "noise.dim", "data.num_classes")]
         client.log_batch(child, metrics=[Metric("fid_clf", fid, 0, 0), Metric("gen_accuracy", accuracy, 0, 0)], params=params)
+        client.log_artifact(child, checkpoint, layout.CHECKPOINT_DIR)
         client.set_terminated(child, "FINISHED")
         children.append(child)
     client.set_terminated(parent, "FINISHED")
@@ -108,7 +112,7 @@ def sweep_of_copies(uri, run_id, experiment, scores):
 
 def test_best_finds_a_sweep_logged_to_another_experiment_from_its_parent_run_id(trained, tmp_path, run_cli):
     uri, run_id, _ = trained
-    parent, (by_fid, _) = sweep_of_copies(uri, run_id, "demo_x", {"a": (1.0, 0.2), "b": (2.0, 0.9)})
+    parent, (by_fid, _) = sweep_of_copies(uri, run_id, "demo_x", {"a": (1.0, 0.2), "b": (2.0, 0.9)}, tmp_path)
     proc = run_cli(sample_main, "run_id=best", f"parent={parent}", "n=2", f"out={tmp_path / 'best.png'}", f"tracking.uri={uri}")
     assert proc.returncode == 0, proc.stderr
     assert f"samples of run {by_fid}" in proc.stdout  # tracking.experiment is ganbench; the sweep is in demo_x
@@ -116,7 +120,7 @@ def test_best_finds_a_sweep_logged_to_another_experiment_from_its_parent_run_id(
 
 def test_best_ranks_by_the_metric_of_the_sweeps_logged_leaderboard(trained, tmp_path, run_cli):
     uri, run_id, _ = trained
-    parent, (by_fid, by_accuracy) = sweep_of_copies(uri, run_id, "ranked", {"a": (1.0, 0.2), "b": (2.0, 0.9)})
+    parent, (by_fid, by_accuracy) = sweep_of_copies(uri, run_id, "ranked", {"a": (1.0, 0.2), "b": (2.0, 0.9)}, tmp_path)
     best = ["run_id=best", f"parent={parent}", "n=2", f"out={tmp_path / 'best.png'}", f"tracking.uri={uri}"]
     assert f"samples of run {by_fid}" in run_cli(sample_main, *best).stdout  # no leaderboard logged yet: fid_clf
     logged = [f"tracking.uri={uri}", f"parent={parent}", "metric=gen_accuracy", f"out={tmp_path / 'r'}"]
@@ -145,3 +149,29 @@ def test_sample_draws_a_registered_model_by_version_and_by_alias(trained, tmp_pa
         assert proc.returncode == 2
         (line,) = proc.stderr.strip().splitlines()
         assert line.startswith(f"ganbench.sample: error: model={unknown}: no such model")
+
+
+class _Trap:
+    """A pickle that, unpickled, writes a file: what a hostile model in a shared store could do instead."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (Path(self.marker).write_text, ("unpickled",))
+
+
+def test_sample_never_unpickles_the_logged_model(trained, tmp_path, run_cli):
+    uri, run_id, _ = trained
+    client = MlflowClient(uri)
+    model_id = client.get_run(run_id).data.tags[layout.GENERATOR_MODEL_TAG].removeprefix("models:/")
+    pickled = Path(client.get_logged_model(model_id).artifact_location.removeprefix("file://")) / "data" / "model.pth"
+    kept, marker = pickled.read_bytes(), tmp_path / "ran"
+    try:
+        torch.save(_Trap(marker), pickled)
+        for how in (f"run_id={run_id}", f"model=models:/{model_id}"):
+            proc = run_cli(sample_main, how, "n=2", f"out={tmp_path / 'd.png'}", f"tracking.uri={uri}")
+            assert proc.returncode == 0, proc.stderr
+        assert not marker.exists()  # the digits came from the checkpoint, read as tensors only
+    finally:
+        pickled.write_bytes(kept)

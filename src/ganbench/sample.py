@@ -6,9 +6,9 @@
     python -m ganbench.sample model=models:/<registered name>/<version>   # or models:/<name>@<alias>
     python -m ganbench.sample run_id=<id> grid=false out=digits/      # one PNG per sample
 
-The generator comes from the run's logged MLflow model (``generator_model_uri``), or from its
-``checkpoints/final.pt`` for runs logged before ganbench logged models. Its noise prior and size come from
-the run's params. Samples are drawn in eval mode (BatchNorm running statistics), with a seeded noise stream.
+The generator is rebuilt from the run's ``checkpoints/final.pt``, read as tensors only (a ``models:/`` URI names the
+run; the logged MLflow model itself is a pickle, never loaded here). Its noise prior and size come from the run's
+params. Samples are drawn in eval mode (BatchNorm running statistics), with a seeded noise stream.
 ``run_id=best`` ranks the sweep as its logged leaderboard did (the metric ``ganbench.report`` tagged its parent
 run with), else by fid_clf; ``metric=`` overrides either.
 """
@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import mlflow.pytorch
 import numpy as np
 import torch
 from mlflow.exceptions import MlflowException
@@ -144,7 +143,11 @@ class Loaded:
 
 
 def load_generator(client: Any, settings: SampleSettings, device: torch.device) -> Loaded:
-    """The run's generator: its logged MLflow model, else its final checkpoint; with the run's noise settings."""
+    """The run's generator, rebuilt from its final checkpoint, with the run's noise settings.
+
+    Never from the logged MLflow model, which the run logged too (the same weights): that is a pickle, and unpickling a
+    file from a shared store can run any code; the checkpoint is read with ``weights_only=True``.
+    """
     run_id, uri = settings.run_id, settings.model_uri
     if uri is not None:
         try:
@@ -161,16 +164,12 @@ def load_generator(client: Any, settings: SampleSettings, device: torch.device) 
     params = run.data.params
     if "noise.dim" not in params:
         raise ConfigError(f"run {run_id} is not a ganbench training run (no noise.dim param)")
-    uri = uri or run.data.tags.get(layout.GENERATOR_MODEL_TAG)
-    if uri:
-        generator = mlflow.pytorch.load_model(uri, map_location=device)
-    else:
-        generator = generator_from_checkpoint(client, run_id, device)
+    generator = generator_from_checkpoint(client, run_id, device)
     return Loaded(generator.to(device).eval(), params["noise.name"], int(params["noise.dim"]), int(params.get("data.num_classes", 10)), run_id)
 
 
 def generator_from_checkpoint(client: Any, run_id: str, device: torch.device) -> nn.Module:
-    """Rebuild a run's generator from ``checkpoints/final.pt`` (runs logged before the MLflow model)."""
+    """Rebuild a run's generator from ``checkpoints/final.pt`` (tensors only)."""
     with tempfile.TemporaryDirectory() as tmp:
         try:
             local = client.download_artifacts(run_id, layout.CHECKPOINT_ARTIFACT, tmp)
