@@ -93,12 +93,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     code = report_main([f"parent={parent}", f"experiment={experiment}", f"tracking.uri={uri}", f"metric={METRIC}", f"out={options['out']}"])
     minutes, seconds = divmod(int(time.perf_counter() - started), 60)
+    if code != 0:  # nothing to point at: the report said why, in one line
+        print_error("ganbench.demo", f"no leaderboard was written (after {minutes} min {seconds:02d} s); see the message above")
+        return code
     print()
     print(f"ganbench.demo: done in {minutes} min {seconds:02d} s")
     print(f"  leaderboard:  {(Path(options['out']) / 'leaderboard.html').resolve()}  (and leaderboard.md, leaderboard.csv)")
     print(f"  the runs:     {ui_command(uri)}   then open http://127.0.0.1:5000, experiment '{experiment}'")
     print(f"  digits:       {sample_command(parent, uri, experiment)}   (the leaderboard's best run; add label=7 out=sevens.png ...)")
-    return code or status
+    return status
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from ganbench import report
 from ganbench.report import ReportError, ReportSettings
-from ganbench.tracking import experiment_id, layout
+from ganbench.tracking import experiment_id, layout, make_client
 
 
 def test_latest_parent_and_unknown_metric(hand_store, report_files, tmp_path):
@@ -22,6 +22,26 @@ def test_latest_parent_and_unknown_metric(hand_store, report_files, tmp_path):
     md = report_files(uri, "latest", tmp_path / "r", "metric=cas", "log=false")["md"]
     assert f"parent run `{parent}`" in md and "No configuration has cas yet" in md
     assert md.count("| unranked |") == 4
+
+
+def test_a_metric_nothing_logged_and_ganbench_does_not_know_is_one_line_with_exit_2(hand_store, tmp_path, capsys):
+    uri, parent, _ = hand_store
+    assert report.main([f"tracking.uri={uri}", "experiment=hand", f"parent={parent}", "metric=fid_cfl", "log=false",
+                        f"out={tmp_path / 'r'}"], echo=lambda s: None) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "metric='fid_cfl' is not a metric any of these runs logged" in line and "fid_clf" in line
+    assert not (tmp_path / "r").exists()
+
+
+def test_latest_is_the_newest_sweep_that_trained_something(hand_store, report_files, tmp_path):
+    # A sweep whose every job was refused leaves a parent run and no child: "latest" must not land on it.
+    uri, parent, _ = hand_store
+    client = make_client(uri)
+    exp = client.get_experiment_by_name("hand").experiment_id
+    empty = client.create_run(exp, tags={layout.ROLE_TAG: layout.ROLE_SWEEP}).info.run_id
+    client.set_terminated(empty, "FINISHED")
+    md = report_files(uri, "latest", tmp_path / "r", "log=false")["md"]
+    assert f"parent run `{parent}`" in md
 
 
 def test_the_main_apps_spellings_tracking_experiment_and_tracking_uri_work(hand_store, report_files, tmp_path):

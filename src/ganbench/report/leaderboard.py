@@ -9,7 +9,7 @@ from typing import Any
 
 from ganbench.report.columns import EVAL_METRICS, LOSS_METRICS, describe_metrics, eval_settings, higher_is_better
 from ganbench.report.records import RunRecord, metric_histories, natural_key, read_runs, sample_grids
-from ganbench.report.settings import ReportSettings, check_direction
+from ganbench.report.settings import ReportError, ReportSettings, check_direction
 from ganbench.report.stats import ALPHA, Stat, finite, holm, summarize, welch_p
 from ganbench.tracking.layout import GRID_AXES, HELDOUT_SEEN_TAG, PRESET_TAG
 
@@ -289,9 +289,19 @@ class Loaded:
     curves: dict[str, dict[str, list[tuple[int, float]]]]  # run id -> metric -> [(step, value)]
 
 
+def unknown_metric_problem(metric: str, runs: Sequence[RunRecord]) -> None:
+    """Refuse ranking by a metric no run logged and ganbench does not know (a typo); one known but not yet logged
+    (``cas`` before any CAS run) still gives the table, every row unranked, with the reason."""
+    if metric in (*EVAL_METRICS, *LOSS_METRICS, "parzen_ll") or any(metric in r.metrics for r in runs):
+        return
+    logged = sorted({m for r in runs for m in r.metrics if m in EVAL_METRICS or m == "parzen_ll"})
+    raise ReportError(f"metric={metric!r} is not a metric any of these runs logged; choose one of {', '.join(logged) or 'fid_clf'}")
+
+
 def load(client: Any, settings: ReportSettings, alpha: float = ALPHA) -> Loaded:
     """Read the runs of one sweep (or of the whole experiment), build their leaderboard and fetch its images and curves."""
     found = read_runs(client, settings)
+    unknown_metric_problem(settings.metric, found.runs)
     board = build(
         found.runs, settings.metric, experiment=found.experiment, tracking_uri=client.tracking_uri,
         direction=settings.direction, metrics=settings.metrics, references=found.references, parent=found.parent,

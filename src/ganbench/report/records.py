@@ -144,7 +144,11 @@ def find_parent(client: Any, experiment_id: str, spec: str) -> RunRecord | None:
         sweeps = search_all(client, experiment_id, f"tags.{ROLE_TAG} = '{ROLE_SWEEP}'")
         if not sweeps:
             raise ReportError("this experiment has no sweep parent run (tag role=sweep); pass parent=<run id>, or parent=none to rank every run")
-        return RunRecord.of(max(sweeps, key=lambda r: (r.info.start_time or 0, r.info.run_id)))
+        newest_first = sorted(sweeps, key=lambda r: (r.info.start_time or 0, r.info.run_id), reverse=True)
+        # A sweep whose every job was refused (a bad value) has no run: "latest" means the newest that trained something.
+        with_runs = (r for r in newest_first
+                     if client.search_runs([experiment_id], f"tags.{PARENT_TAG} = '{r.info.run_id}'", max_results=1))
+        return RunRecord.of(next(with_runs, newest_first[0]))
     return RunRecord.of(get_parent_run(client, spec))
 
 
