@@ -6,9 +6,13 @@ import copy
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 from torch import nn
 
-from ganbench.evaluate.batchnorm import BatchStatistics, batchnorm_layers, sampling_generator
+from ganbench.evaluate import EvalSettings
+from ganbench.evaluate.batchnorm import BatchStatistics, batchnorm_layers, sampling_generator, smallest_batch
+from ganbench.evaluate.evaluator import get_evaluator
+from ganbench.models import build_models
 from ganbench.models.sampling import generate, generated_batches
 
 
@@ -78,3 +82,21 @@ def test_a_generator_without_batchnorm_is_sampled_as_it_is_and_unknown_modes_fai
     assert sampling_generator(plain, "standing", **kw()) is plain
     with pytest.raises(ValueError, match="bn_mode"):
         sampling_generator(plain, "train", **kw())
+
+
+def test_batch_mode_scores_a_last_sample_of_its_own_with_the_batch_before():
+    # 501 samples at 250 a batch leave one: BatchNorm in train mode cannot normalise it by its own statistics.
+    sampler = sampling_generator(TinyBNGenerator(), "batch", **kw(batch_size=250))
+    batches = list(generated_batches(sampler, 501, 250, 4, "normal", 10, torch.device("cpu"), 0, min_batch=smallest_batch("batch")))
+    assert [b.size(0) for b, _ in batches] == [250, 251]
+    assert (smallest_batch("eval"), smallest_batch("standing")) == (1, 1)  # their samples are drawn as before
+
+
+@pytest.mark.slow
+def test_an_evaluation_in_batch_mode_scores_a_last_sample_of_its_own(quick_classifier, quick_eval_overrides, compose_cfg):
+    # DCGAN's generator has a BatchNorm1d: 501 samples at 250 a batch used to end in "Expected more than 1 value per channel".
+    cfg = compose_cfg("model=dcgan", *quick_eval_overrides, "eval.num_samples=501", "eval.bn_mode=batch", "eval.cas.enabled=false", "eval.inception=off")
+    torch.manual_seed(0)
+    generator, _ = build_models(OmegaConf.to_container(cfg.model, resolve=True), cfg.noise.dim, 28, 10)
+    scores = get_evaluator(EvalSettings.from_config(cfg), torch.device("cpu")).score_generator(generator, False, cfg.noise.dim, "normal")
+    assert sum(scores.histogram) == 501

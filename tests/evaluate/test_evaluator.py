@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import multiprocessing
 import os
@@ -16,11 +17,13 @@ from torch_fidelity import FeatureExtractorBase
 from ganbench.data import cache_root
 from ganbench.evaluate import EvalError, EvalSettings, evaluate_generator
 from ganbench.evaluate import reference
-from ganbench.evaluate.evaluator import get_evaluator
+from ganbench.evaluate.evaluator import PAIR_IMAGES, Scores, get_evaluator
 from ganbench.evaluate.features import CLASSIFIER_EXTRACTOR, GeneratorInput, UInt8Images, inception_weights, register_extractor, tensor_batches
+from ganbench.evaluate.neighbours import NearestPairs
 from ganbench.models import build_models
 from ganbench.models.sampling import generated_batches
 from ganbench.tracking import experiment_id, make_client, mlflow_run
+from ganbench.tracking.layout import NEAREST_PAIRS_FILE, REFERENCE_ARTIFACT_DIR
 
 CLF_METRICS = {"fid_clf", "kid_clf", "kid_clf_std", "is_clf", "precision_clf", "recall_clf"}
 CONDITIONAL_METRICS = {"gen_accuracy", "intra_fid_clf", "cas"}
@@ -181,6 +184,57 @@ def test_parallel_jobs_starting_cold_log_one_reference_run(dcgan, tmp_path, no_h
     exp = client.get_experiment_by_name("ganbench").experiment_id
     assert len(client.search_runs([exp], "tags.reference = 'real'")) == 1
     assert ids[0] == ids[1]
+
+
+@pytest.mark.slow
+def test_memorisation_reuses_the_reference_features_of_the_whole_training_set(quick_classifier, quick_eval_overrides, compose_cfg, no_hub_weights):
+    # The default: FID's reference is the whole training split, the very images memorisation compares with.
+    cfg = compose_cfg("model=dcgan", *quick_eval_overrides, "eval.reference_limit=null", "eval.cas.enabled=false", "eval.inception=off")
+    evaluator = get_evaluator(EvalSettings.from_config(cfg), torch.device("cpu"))
+    train, real = evaluator.splits["train"], evaluator.spaces[0].real
+    assert evaluator.memo_train is real.layers[real.layer_for["fid"]]
+    extracted = evaluator._clf_features("memo-train", train, "train", torch.arange(len(train)))  # what it would extract
+    torch.testing.assert_close(evaluator.memo_train, extracted)
+
+
+def test_scores_keep_the_pair_grid_through_json_only_when_asked():
+    pairs = NearestPairs(torch.randint(0, 256, (3, 1, 4, 4), dtype=torch.uint8), torch.randint(0, 256, (3, 1, 4, 4), dtype=torch.uint8), [0.5, 1.0, 2.0])
+    scores = Scores({"fid_clf": 1.5}, intra_fid={3: 2.0}, pairs=pairs)
+    plain = json.loads(json.dumps(scores.to_json()))  # metrics.json: distances for readers, no pixels
+    assert plain["nearest_pair_distances"] == [0.5, 1.0, 2.0] and Scores.from_json(plain).pairs is None
+    back = Scores.from_json(json.loads(json.dumps(scores.to_json(pair_images=True))))
+    assert back.pairs is not None and back.pairs.distances == [0.5, 1.0, 2.0]
+    assert torch.equal(back.pairs.samples, pairs.samples) and torch.equal(back.pairs.train, pairs.train)
+    assert back.metrics == scores.metrics and back.intra_fid == {3: 2.0}
+
+
+def reference_files(client, run_id: str) -> set[str]:
+    return {a.path for a in client.list_artifacts(run_id, REFERENCE_ARTIFACT_DIR)}
+
+
+@pytest.mark.slow
+def test_a_reference_run_from_cached_scores_keeps_its_pair_grid(dcgan, no_hub_weights, mlflow_uri, tmp_path, monkeypatch):
+    cfg, _ = dcgan
+    evaluator = get_evaluator(EvalSettings.from_config(cfg), torch.device("cpu"))
+    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path / "cache"))  # after the evaluator: only the reference scores land here
+    client = make_client(mlflow_uri)
+    reference.forget_reference_runs()
+    first = reference.reference_run(evaluator, client, "first")  # scored now and cached
+    (cached,) = (cache_root() / "eval").glob("reference-hoda-*.json")
+    written = cached.stat().st_mtime_ns
+    reference.forget_reference_runs()  # as a later process, which reads the scores from the cache
+    second = reference.reference_run(evaluator, client, "second")
+    assert second != first
+    assert cached.stat().st_mtime_ns == written  # not scored again
+    pairs = f"{REFERENCE_ARTIFACT_DIR}/{NEAREST_PAIRS_FILE}"
+    assert pairs in reference_files(client, first) and pairs in reference_files(client, second)
+    # A cache written before the grid was cached (no pixels) is scored again rather than logged without the grid.
+    data = json.loads(cached.read_text())
+    data.pop(PAIR_IMAGES)
+    cached.write_text(json.dumps(data))
+    reference.forget_reference_runs()
+    third = reference.reference_run(evaluator, client, "third")
+    assert pairs in reference_files(client, third) and PAIR_IMAGES in json.loads(cached.read_text())
 
 
 ROUNDS = 8

@@ -80,15 +80,29 @@ def test_a_one_class_generator_covers_one_mode_with_the_hand_worked_kl(evaluator
 
 
 @pytest.mark.slow
+def test_a_one_class_conditional_generator_has_label_kl_of_log_10(evaluator_cfg):
+    cfg, evaluator = evaluator_cfg
+    scores = evaluator.score_generator(real_digits(evaluator, only=3), True, cfg.noise.dim, "normal")
+    # KL(predicted || requested) = KL(delta_3 || uniform over 10) = log 10; the classifier's errors move it a little.
+    # The other direction, KL(uniform || delta_3), would be ~0.9 log(0.1 / 1e-10) ~ 18.6.
+    assert scores.metrics["label_kl"] == pytest.approx(math.log(10), abs=0.4)
+
+
+@pytest.mark.slow
 def test_a_copying_generator_is_flagged_as_memorised(evaluator_cfg):
     cfg, evaluator = evaluator_cfg
     train = evaluator.splits["train"]
+    assert evaluator.memo_train.size(0) == len(train)  # eval.memorization_train_limit=null: every training image
     copies = RealDigits(train.images, train.labels)  # training digits themselves
     scores = evaluator.score_generator(copies, True, cfg.noise.dim, "normal")
-    # Only the compared training subset counts as 'seen' (5,000 of ~60,000): that share of copies sits at distance 0.
-    subset_share = evaluator.memo_train.size(0) / len(train)
-    assert scores.metrics["memorization_clf"] >= evaluator.settings.metrics.memorization_quantile + 0.5 * subset_share
+    # Every copy sits at distance 0 from the training set, nearer than any held-out quantile.
+    assert scores.metrics["memorization_clf"] == pytest.approx(1.0)
     assert scores.pairs is not None and scores.pairs.distances[0] == pytest.approx(0.0, abs=1e-4)
+    # MiFID: the mean min cosine distance of the samples to the training set is 0, so MiFID = FID / ~1e-14.
+    assert scores.metrics["mifid_clf"] > 1e6 * scores.metrics["fid_clf"]
+    real = evaluator.score_real()  # held-out real digits are not copies: their MiFID is FID over a small distance
+    assert scores.metrics["mifid_clf"] > 1e6 * real.metrics["mifid_clf"]
+    assert real.metrics["memorization_clf"] == pytest.approx(evaluator.settings.metrics.memorization_quantile, abs=0.06)
 
 
 @pytest.mark.slow
@@ -104,7 +118,8 @@ def test_an_evaluation_logs_the_new_metrics_tags_and_pair_grid(quick_classifier,
     assert all(torch.equal(before[k], v) for k, v in generator.state_dict().items())  # standing stats on a copy
     assert NEW_METRICS <= set(metrics) and "fid_inf_clf" not in metrics  # fid_inf is off by default
     tags = client.get_run(logger.run_id).data.tags
-    assert tags["measured.bn_mode"] == "standing (3 steps)" and tags["measured.memorization_train_images"] == "5000"
+    assert tags["measured.bn_mode"] == "standing (3 steps)" and tags["measured.memorization_train_images"] == "22352"  # all of Hoda's
+    assert tags["measured.prc_neighborhood"] == "3" and tags["measured.mifid_cosine_eps"] == "0.1"
     assert tags["measured.density_neighborhood"] == "5" and float(tags["measured.memorization_threshold"]) > 0
     files = {a.path for a in client.list_artifacts(logger.run_id, "eval/step_0000003")}
     assert "eval/step_0000003/nearest_pairs.png" in files

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.linalg
 import torch
+from torch import nn
+from torchmetrics.image.mifid import MemorizationInformedFrechetInceptionDistance
 
-from ganbench.evaluate.metrics import RealFeatures, fid_infinity, fidelity_metrics, fit_inverse_n, kernel_distance, mode_kl
+from ganbench.evaluate.metrics import (
+    RealFeatures,
+    feature_statistics,
+    fid_infinity,
+    fidelity_metrics,
+    fit_inverse_n,
+    frechet_distance,
+    kernel_distance,
+    mode_kl,
+)
 from ganbench.evaluate.neighbours import (
     Memorization,
     closest_pairs,
@@ -15,10 +27,18 @@ from ganbench.evaluate.neighbours import (
     memorization_share,
     memorization_threshold,
     mifid,
+    mifid_distance,
     nearest_neighbours,
     neighbour_metrics,
 )
 from ganbench.evaluate.settings import MetricSettings
+
+
+class Identity(nn.Module):
+    """torchmetrics' "feature extractor" for features already extracted."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
 
 
 def pairwise(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -99,12 +119,49 @@ def test_mifid_is_fid_for_fresh_samples_and_inflated_for_copies():
     train = torch.randn(600, 5, generator=g) + 3.0  # all positive-ish: cosine distances are small but not zero
     fresh = torch.randn(600, 5, generator=g) + 3.2
     # eps = 1e-6: no sample set is that close in cosine distance, so MiFID = FID (the memorisation term is 1).
-    from ganbench.evaluate.metrics import feature_statistics, frechet_distance
-
     fid = frechet_distance(*feature_statistics(fresh), *feature_statistics(train))
     assert mifid(fresh, train, cosine_eps=1e-6) == pytest.approx(fid, rel=1e-6)
     copies = train.clone() + torch.tensor([0.2, 0, 0, 0, 0])  # shifted copies: FID > 0, cosine distance ~ 0
     assert mifid(copies, train, cosine_eps=0.1) > 100 * frechet_distance(*feature_statistics(copies), *feature_statistics(train))
+
+
+def numpy_mifid(gen: np.ndarray, train: np.ndarray, eps: float) -> tuple[float, float]:
+    """Kaggle's MiFID (Bai et al. 2021) by hand: d = mean over GENERATED rows of min over training rows of 1 - |cos|,
+    thresholded at eps; FID with scipy's sqrtm. Returns (d, MiFID)."""
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    d = (1.0 - np.abs(unit(gen) @ unit(train).T)).min(axis=1).mean()
+    mu1, mu2, s1, s2 = gen.mean(0), train.mean(0), np.cov(gen, rowvar=False), np.cov(train, rowvar=False)
+    fid = ((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * scipy.linalg.sqrtm(s1 @ s2).real)
+    return d, fid / ((d if d < eps else 1.0) + 1e-14)
+
+
+def test_mifid_averages_the_memorisation_term_over_the_generated_samples():
+    rng = np.random.default_rng(4)
+    train = rng.normal(2.0, 1.0, size=(173, 6))
+    gen = np.concatenate([train[:20] * 1.5, rng.normal(2.2, 1.1, size=(41, 6))])  # 61 samples, 20 scaled copies
+    d, expected = numpy_mifid(gen, train, eps=0.5)
+    assert 0 < d < 0.5  # the threshold lets the term through, so the direction shows in the value
+    assert mifid_distance(torch.tensor(gen), torch.tensor(train), chunk=16) == pytest.approx(d, rel=1e-9)
+    assert mifid(torch.tensor(gen), torch.tensor(train), cosine_eps=0.5, chunk=16) == pytest.approx(expected, rel=1e-6)
+    swapped, _ = numpy_mifid(train, gen, eps=0.5)  # the mean over training rows (torchmetrics' direction) differs
+    assert abs(swapped - d) > 0.1 * d
+    # torchmetrics' metric averages over its "real" features: with the samples passed as real it is this MiFID.
+    tm = MemorizationInformedFrechetInceptionDistance(feature=Identity(), cosine_distance_eps=0.5)
+    tm.update(torch.tensor(gen), real=True)
+    tm.update(torch.tensor(train), real=False)
+    assert float(tm.compute()) == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_copier_of_part_of_the_training_set_gets_a_huge_mifid():
+    # Copies of 100 of 2,000 training points: every sample sits on a training point (d = 0), however few were copied.
+    # Averaged over the training set instead, the 1,900 uncopied points would keep d large and MiFID near FID.
+    g = torch.Generator().manual_seed(1)
+    train = torch.randn(2000, 8, generator=g, dtype=torch.float64)
+    copies = train[torch.randint(0, 100, (500,), generator=g)]
+    fid = frechet_distance(*feature_statistics(copies), *feature_statistics(train))
+    assert mifid_distance(copies, train) == pytest.approx(0.0, abs=1e-12)
+    assert mifid(copies, train, cosine_eps=0.1) > 1e6 * fid
+    assert numpy_mifid(train.numpy(), copies.numpy(), eps=0.1)[0] > 0.1  # the swapped direction: no memorisation seen
 
 
 def test_fit_inverse_n_recovers_a_and_b_from_synthetic_numbers():

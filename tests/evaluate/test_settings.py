@@ -64,7 +64,7 @@ def test_rescoring_settings_take_the_runs_dataset_and_noise_explicitly(compose_c
 
 def test_the_new_metric_settings_are_read_and_each_problem_is_one_line(compose_cfg):
     settings = EvalSettings.from_config(compose_cfg())
-    assert settings.bn_mode == "eval" and settings.standing_steps == 10 and settings.memorization_train_limit == 5000
+    assert settings.bn_mode == "eval" and settings.standing_steps == 10 and settings.memorization_train_limit is None
     m = settings.metrics
     assert (m.density_neighborhood, m.memorization_quantile, m.mifid_cosine_eps, m.fid_inf) == (5, 0.1, 0.1, False)
     bad = ("eval.bn_mode=train", "eval.memorization_quantile=1", "eval.density_neighborhood=0", "eval.mifid_cosine_eps=0",
@@ -77,6 +77,13 @@ def test_the_new_metric_settings_are_read_and_each_problem_is_one_line(compose_c
     for key in ("bn_mode", "memorization_quantile", "density_neighborhood", "mifid_cosine_eps", "fid_inf_min_samples", "memorization_train_limit", "standing_steps", "classifier.arch"):
         assert sum(f"eval.{key}=" in line for line in lines) == 1, key
     assert EvalSettings.from_config(compose_cfg("eval.bn_mode=standing", "eval.fid_inf=true")).metrics.fid_inf is True
+
+
+@pytest.mark.parametrize("mode", ["batch", "standing"])
+def test_batch_statistics_need_batches_of_two(compose_cfg, mode):
+    with pytest.raises(ConfigError, match=rf"eval.batch_size=1 is too small for eval.bn_mode={mode}"):
+        EvalSettings.from_config(compose_cfg(f"eval.bn_mode={mode}", "eval.batch_size=1"))
+    assert EvalSettings.from_config(compose_cfg("eval.bn_mode=eval", "eval.batch_size=1")).batch_size == 1
 
 
 def test_cas_min_steps_must_be_a_count(compose_cfg):

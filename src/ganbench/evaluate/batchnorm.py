@@ -74,6 +74,11 @@ def standing_statistics(
     return standing.eval()
 
 
+def smallest_batch(mode: str) -> int:
+    """The fewest samples one forward pass may hold under BatchNorm mode ``mode``: one sample has no batch statistics."""
+    return 2 if mode == "batch" else 1
+
+
 def sampling_generator(
     generator: nn.Module,
     mode: str,

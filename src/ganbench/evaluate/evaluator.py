@@ -24,7 +24,7 @@ from ganbench.data.cache import cache_key, file_sha256
 from ganbench.data.preprocess import to_uint8
 from ganbench.errors import first_line
 from ganbench.evaluate.classifier import LoadedClassifier, get_classifier, load_splits, log_classifier_run, same_images
-from ganbench.evaluate.batchnorm import sampling_generator
+from ganbench.evaluate.batchnorm import sampling_generator, smallest_batch
 from ganbench.evaluate.classifier_net import accuracy, train_cas_classifier, training_updates
 from ganbench.evaluate.errors import ClassifierError, EvalError
 from ganbench.evaluate.features import (
@@ -59,6 +59,7 @@ from ganbench.models.sampling import generated_batches
 from ganbench.tracking.layout import BN_MODE_MEASURED
 
 log = logging.getLogger("ganbench.evaluate")  # not __name__: `python -m` would call it __main__
+PAIR_IMAGES = "nearest_pair_images"  # Scores.to_json(pair_images=True): the pair grid's images
 
 
 @dataclass
@@ -73,25 +74,33 @@ class Scores:
     real_histogram: list[int] | None = None
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase, for the benchmark and the curious
     fid_by_n: dict[int, float] = field(default_factory=dict)  # eval.fid_inf: FID at each sample count of the 1/N fit
-    pairs: NearestPairs | None = None  # the samples closest to a training image (the pair grid); not in the JSON
+    pairs: NearestPairs | None = None  # the samples closest to a training image (the pair grid); images in the JSON on request
     measured: dict[str, str] = field(default_factory=dict)  # measured.* tags only the scoring knows (resized_from)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, pair_images: bool = False) -> dict[str, Any]:
+        """A JSON-ready dict; ``pair_images`` adds the pair grid's images (the cached reference scores need them)."""
         out = asdict(replace(self, pairs=None))
         out.pop("pairs")
         out["intra_fid"] = {str(k): v for k, v in self.intra_fid.items()}
         out["fid_by_n"] = {str(k): v for k, v in self.fid_by_n.items()}
         if self.pairs is not None:
             out["nearest_pair_distances"] = self.pairs.distances
+            if pair_images:  # uint8 pixel lists: 16 pairs of 28x28 images are ~60 KB of JSON
+                out[PAIR_IMAGES] = {"samples": self.pairs.samples.tolist(), "train": self.pairs.train.tolist()}
         return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Scores":
+        """Scores from ``to_json``'s dict; the pair grid only when it was written with ``pair_images``."""
         names = {f.name for f in fields(cls)} - {"pairs"}
-        kept = {k: v for k, v in data.items() if k in names}  # nearest_pair_distances is for readers, not rebuilt
+        kept = {k: v for k, v in data.items() if k in names}
         kept["intra_fid"] = {int(k): v for k, v in data.get("intra_fid", {}).items()}
         kept["fid_by_n"] = {int(k): v for k, v in data.get("fid_by_n", {}).items()}
-        return cls(**kept)
+        scores = cls(**kept)
+        if PAIR_IMAGES in data:
+            images = {k: torch.tensor(v, dtype=torch.uint8) for k, v in data[PAIR_IMAGES].items()}
+            scores.pairs = NearestPairs(images["samples"], images["train"], [float(d) for d in data["nearest_pair_distances"]])
+        return scores
 
 
 class Evaluator:
@@ -122,9 +131,9 @@ class Evaluator:
         if self.classifier.model.num_classes != self.num_classes:
             raise ClassifierError(f"{self.classifier.path} predicts {self.classifier.model.num_classes} classes, {self.dataset} has {self.num_classes}")
 
-        ref_index = subset_index(len(self.reference), settings.reference_limit, self.seed)
-        self.ref_images = to_uint8(self.reference.images[ref_index])
-        self.ref_labels = self.reference.labels[ref_index]
+        self.ref_index = subset_index(len(self.reference), settings.reference_limit, self.seed)
+        self.ref_images = to_uint8(self.reference.images[self.ref_index])
+        self.ref_labels = self.reference.labels[self.ref_index]
         clf_extractor = create_extractor(CLASSIFIER_EXTRACTOR, str(self.classifier.path), device)
         self.spaces = [self._space("clf", clf_extractor, CLASSIFIER_EXTRACTOR, self.classifier.sha256, self.num_samples, None)]
 
@@ -158,7 +167,13 @@ class Evaluator:
         train, heldout, s = self.splits["train"], self.heldout, self.settings
         train_index = subset_index(len(train), s.memorization_train_limit, self.seed + 6)
         self.memo_train_images = to_uint8(train.images[train_index])
-        self.memo_train = self._clf_features("memo-train", train, "train", train_index)
+        real = self.spaces[0].real
+        assert real is not None
+        if self.reference is train and torch.equal(self.ref_index, train_index):
+            # By default FID's reference images are these very training images: their features are extracted already.
+            self.memo_train = real.layers[real.layer_for["fid"]]
+        else:
+            self.memo_train = self._clf_features("memo-train", train, "train", train_index)
         # The threshold comes from held-out images the reference row does not score, so that row's memorisation is a
         # measurement (about the quantile when real images are not closer to train than other real images), not the
         # quantile by construction. Small held-out splits have no spare images: then all of them are used.
@@ -230,7 +245,9 @@ class Evaluator:
             "classifier_sha256": self.classifier.sha256,
             "classifier_test_accuracy": f"{self.classifier.test_accuracy:.4f}",
             BN_MODE_MEASURED: self.settings.bn_mode + (f" ({self.settings.standing_steps} steps)" if self.settings.bn_mode == "standing" else ""),
+            "prc_neighborhood": str(self.settings.metrics.prc_neighborhood),
             "density_neighborhood": str(self.settings.metrics.density_neighborhood),
+            "mifid_cosine_eps": str(self.settings.metrics.mifid_cosine_eps),
             "memorization_train_images": str(self.memo_train.size(0)),
             "memorization_heldout_images": str(self.memo_heldout_images),
             "memorization_quantile": str(self.settings.metrics.memorization_quantile),
@@ -338,7 +355,11 @@ class Evaluator:
             num_classes=self.num_classes, device=self.device, seed=self.seed,
         )  # fmt: skip
         resized = None if s.image_size is None else ResizedGenerator(sampler, s.dataset_name, self.image_size, str(s.dataset.get("preprocess") or "mnist"))
-        batches = generated_batches(resized or sampler, self.num_samples, self.batch_size, z_dim, prior, self.num_classes, self.device, self.seed)
+        # bn_mode=batch cannot normalise a last batch of one (501 samples at 250 a batch): it joins the pass before.
+        batches = generated_batches(
+            resized or sampler, self.num_samples, self.batch_size, z_dim, prior, self.num_classes, self.device, self.seed,
+            min_batch=smallest_batch(s.bn_mode),
+        )  # fmt: skip
         cas = "samples" if conditional and self.settings.cas_enabled else None
         scores = self.score(batches, self.num_samples, conditional, not conditional, cas, "evaluating samples", parzen=True)
         if resized is not None:

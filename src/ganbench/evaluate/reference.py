@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from ganbench.data import cache_root
 from ganbench.data.cache import cache_key
-from ganbench.evaluate.evaluator import Evaluator, Scores
+from ganbench.evaluate.evaluator import PAIR_IMAGES, Evaluator, Scores
 from ganbench.evaluate.record import log_scores
 from ganbench.files import atomic_write_bytes
 from ganbench.locks import file_lock
@@ -58,15 +59,10 @@ def _find_or_log_reference(evaluator: Evaluator, client: Any, experiment: str, k
     if found:
         return found[0]
     path = cache_root() / "eval" / f"reference-{evaluator.dataset}-{key}.json"
-    scores = None
-    if path.is_file():
-        try:
-            scores = Scores.from_json(json.loads(path.read_text()))
-        except (OSError, ValueError, TypeError) as err:
-            log.warning("cached reference scores %s are unreadable (%s); recomputing them", path, err)
+    scores = _cached_scores(path)
     if scores is None:
         scores = evaluator.score_real()
-        atomic_write_bytes(path, json.dumps(scores.to_json(), default=float).encode())
+        atomic_write_bytes(path, json.dumps(scores.to_json(pair_images=True), default=float).encode())
     tags = {REFERENCE_TAG: REFERENCE_REAL, ROLE_TAG: ROLE_REFERENCE, "dataset": evaluator.dataset, REFERENCE_KEY_TAG: key}
     if evaluator.inception_skipped:
         tags[INCEPTION_SKIPPED_TAG] = evaluator.inception_skipped
@@ -74,6 +70,22 @@ def _find_or_log_reference(evaluator: Evaluator, client: Any, experiment: str, k
         logger.log_params({"eval.num_samples": evaluator.num_samples, "dataset.name": evaluator.dataset, "dataset.image_size": evaluator.image_size})
         log_scores(logger, scores, 0, REFERENCE_ARTIFACT_DIR, measured, f"{evaluator.dataset}: held-out real images")
     return _settle(client, exp_id, key, logger.run_id)
+
+
+def _cached_scores(path: Path) -> Scores | None:
+    """The reference scores cached at ``path``, or None when they are missing, unreadable or lack the pair grid."""
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        scores = Scores.from_json(data)
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        log.warning("cached reference scores %s are unreadable (%s); recomputing them", path, err)
+        return None
+    if PAIR_IMAGES not in data:  # written before the pair grid was cached: its run would lack nearest_pairs.png
+        log.info("cached reference scores %s have no pair grid; recomputing them", path)
+        return None
+    return scores
 
 
 def _logged_references(client: Any, exp_id: str, key: str) -> list[str]:

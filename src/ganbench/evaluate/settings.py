@@ -59,6 +59,8 @@ def eval_config_problems(ev: Mapping[str, Any]) -> list[str]:
     int_at_least("fid_inf_min_samples", 2)
     if ev.get("bn_mode") not in BN_MODES:
         p.append(f"eval.bn_mode={ev.get('bn_mode')!r} is invalid: choose eval, batch or standing")
+    elif ev["bn_mode"] != "eval" and ev.get("batch_size") == 1:
+        p.append(f"eval.batch_size=1 is too small for eval.bn_mode={ev['bn_mode']}: BatchNorm statistics need at least 2 samples a batch")
     quantile = ev.get("memorization_quantile")
     if isinstance(quantile, bool) or not isinstance(quantile, (int, float)) or not 0 < quantile < 1:
         p.append(f"eval.memorization_quantile={quantile!r} is invalid: it must be a number in (0, 1)")
@@ -138,7 +140,7 @@ class MetricSettings:
     seed: int = 0
     density_neighborhood: int = 5  # k of density/coverage's k-NN balls (Naeem et al. 2020 recommend 5)
     memorization_quantile: float = 0.1  # memorised: nearer a training image than this quantile of held-out images are
-    mifid_cosine_eps: float = 0.1  # MiFID's memorisation threshold on the mean min cosine distance (torchmetrics' default)
+    mifid_cosine_eps: float = 0.1  # MiFID's memorisation threshold on the samples' mean min cosine distance (Kaggle's default)
     fid_inf: bool = False  # also fit FID against 1/N and log the intercept (fid_inf_clf)
     fid_inf_points: int = 15
     fid_inf_min_samples: int = 1000
@@ -176,7 +178,7 @@ class EvalSettings:
     modes_min_share: float = 0.01
     bn_mode: str = "eval"  # BatchNorm statistics while sampling: eval (running), batch (the sampled batch's), standing
     standing_steps: int = 10  # bn_mode=standing: forward passes of batch_size fresh samples that re-estimate the statistics
-    memorization_train_limit: int | None = 5000  # training images memorisation and MiFID compare with (seeded subset)
+    memorization_train_limit: int | None = None  # training images memorisation and MiFID compare with (seeded subset; None: all)
     memorization_heldout_limit: int | None = 2000  # held-out images that set the memorisation threshold
     memorization_pairs: int = 16  # closest (sample, training image) pairs drawn in nearest_pairs.png
     metrics: MetricSettings = field(default_factory=MetricSettings)
@@ -244,7 +246,7 @@ class EvalSettings:
             modes_min_share=float(ev["modes_min_share"]),
             bn_mode=str(ev.get("bn_mode", "eval")),
             standing_steps=int(ev.get("standing_steps", 10)),
-            memorization_train_limit=ev.get("memorization_train_limit", 5000),
+            memorization_train_limit=ev.get("memorization_train_limit"),
             memorization_heldout_limit=ev.get("memorization_heldout_limit", 2000),
             memorization_pairs=int(ev.get("memorization_pairs", 16)),
             metrics=MetricSettings.from_config(ev),

@@ -34,6 +34,16 @@ def grid_inputs(seed: int, prior: str, z_dim: int, num_classes: int, device: tor
     return z, labels
 
 
+def forward_passes(num_samples: int, batch_size: int, min_batch: int = 1) -> list[list[int]]:
+    """The noise draws behind each forward pass: one of ``batch_size`` each (the last one shorter), a last draw
+    smaller than ``min_batch`` joined to the pass before it."""
+    passes = [[min(batch_size, num_samples - start)] for start in range(0, num_samples, batch_size)]
+    if len(passes) > 1 and passes[-1][0] < min_batch:
+        last = passes.pop()
+        passes[-1] += last
+    return passes
+
+
 def generated_batches(
     generator: nn.Module,
     num_samples: int,
@@ -43,14 +53,18 @@ def generated_batches(
     num_classes: int,
     device: torch.device,
     seed: int,
+    min_batch: int = 1,
 ) -> Iterator[tuple[Tensor, Tensor]]:
     """Samples of ``generator`` as uint8 CPU batches with their requested labels; the same ``seed`` gives the same samples.
 
-    Labels cycle 0..C-1 so every class is equally represented; unconditional generators ignore them.
+    Labels cycle 0..C-1 so every class is equally represented; unconditional generators ignore them. ``min_batch``:
+    the fewest samples one forward pass may hold (2 for BatchNorm with batch statistics, which cannot normalise one).
     """
     rng = torch.Generator().manual_seed(seed)
-    for start in range(0, num_samples, batch_size):
-        n = min(batch_size, num_samples - start)
-        z = sample_noise(prior, n, z_dim, "cpu", generator=rng).to(device)
-        labels = torch.arange(start, start + n) % num_classes
+    start = 0
+    for draws in forward_passes(num_samples, batch_size, min_batch):
+        # Noise is drawn in batch_size chunks whatever min_batch joins: every setting scores the same noise.
+        z = torch.cat([sample_noise(prior, n, z_dim, "cpu", generator=rng) for n in draws]).to(device)
+        labels = torch.arange(start, start + z.size(0)) % num_classes
+        start += z.size(0)
         yield to_uint8(generate(generator, z, labels.to(device))).cpu(), labels

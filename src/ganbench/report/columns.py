@@ -111,8 +111,16 @@ def describe_metrics(metrics: Sequence[str], runs: Sequence[RunRecord], warnings
         else:
             headers[m] = f"{samples} samples vs {split} ({images})"
             line = f"{m}: {samples} generated samples vs {images} real images of the {split} split"
+        settings_v: list[str] = []  # the metric's own setting (k, eps): values measured with different ones do not compare
+        if m in ("precision_clf", "recall_clf"):
+            settings_v = recorded(scored, "prc_neighborhood", "eval.prc_neighborhood")
+            line += f"; k={_one(settings_v)}"
         if m in ("density_clf", "coverage_clf"):
-            line += f"; k={_one(recorded(scored, 'density_neighborhood'))}"
+            settings_v = recorded(scored, "density_neighborhood", "eval.density_neighborhood")
+            line += f"; k={_one(settings_v)}"
+        if m == "mifid_clf":
+            settings_v = recorded(scored, "mifid_cosine_eps", "eval.mifid_cosine_eps")
+            line += f"; memorisation threshold cosine eps={_one(settings_v)}"
         if m == "fid_inf_clf":
             line += f"; extrapolated to infinite samples ({_one(recorded(scored, 'fid_inf'))})"
         # Runs scored before eval.bn_mode existed sampled with running statistics: they count as eval.
@@ -124,7 +132,7 @@ def describe_metrics(metrics: Sequence[str], runs: Sequence[RunRecord], warnings
             line += f", classifier sha256 {_one(sha_v)}"
         measured[m] = [line]
         mixes = (("sample counts", samples_v), ("reference splits", split_v), ("classifiers", sha_v), ("feature extractors", extractor_v),
-                 ("BatchNorm modes (eval.bn_mode)", bn_v))
+                 ("BatchNorm modes (eval.bn_mode)", bn_v), ("neighbourhood sizes or thresholds", settings_v))
         for what, values in mixes:
             if len(values) > 1:
                 mixed.setdefault((what, ", ".join(values)), []).append(m)
