@@ -16,13 +16,25 @@ from ganbench import validate
 from ganbench.data import DEFAULT_PREPROCESS, load_dataset
 from ganbench.device import resolve_device, set_determinism, set_threads
 from ganbench.errors import EXIT_USAGE, UserError, print_error
+from ganbench.files import WriteError
 from ganbench.memory import keep_freed_memory
 from ganbench.models import is_conditional
 from ganbench import evaluate
 from ganbench.evaluate import EvalSettings
 from ganbench.stabilize import TrickSet, stabilize_tag
 from ganbench.sweep.parent import in_multirun, sweep_parent_run_id
-from ganbench.tracking import check_reachable, experiment_id, grid_tags, layout, make_client, mlflow_run, reap_dead_runs, to_container
+from ganbench.tracking import (
+    TrackingError,
+    check_reachable,
+    experiment_id,
+    grid_tags,
+    layout,
+    make_client,
+    mlflow_run,
+    reap_dead_runs,
+    to_container,
+)
+from ganbench.tracking.lease import refuse_if_busy
 from ganbench.train.interrupt import Interrupted, StopRequest
 from ganbench.train.loop import DivergedError
 from ganbench.train.run import check_data_fits, train_run
@@ -94,6 +106,8 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, Any]:
     done = next((r for r in previous if is_done(r)), None)
     if done is not None:
         return already_ran(cfg, done)
+    for attempt in previous:  # reaped above when dead: a RUNNING one left is another process's, still training
+        refuse_if_busy(attempt)
     checkpoints = checkpoint_dir(settings.config, cfg.train.checkpoint_dir, cfg.train.keep_checkpoints)
     resume = None if cfg.fresh else find_resume(checkpoints, cfg.train.resume, client, parent_run_id)
     if parent_run_id is not None:
@@ -142,6 +156,16 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, Any]:
     }
 
 
+def job_outcome(exc: BaseException, error: str) -> dict[str, Any]:
+    """A sweep job's outcome for an error: INVALID when bad input stopped it before any run existed, else FAILED
+    with the run it left (``mlflow_run`` records its id on the error): a full or read-only store is no bad config."""
+    run_id = getattr(exc, "run_id", None)
+    unwritable = isinstance(exc, (WriteError, TrackingError))  # the sweep ends with status 2: a store to fix, no result
+    bad_input = isinstance(exc, UserError) and not unwritable
+    status = "INVALID" if bad_input and run_id is None else "FAILED"
+    return {"status": status, "run_id": run_id, "error": error, "unwritable": unwritable}
+
+
 @hydra.main(version_base="1.3", config_path="pkg://ganbench.conf", config_name="config")
 def main(cfg: DictConfig) -> dict[str, Any] | None:
     """Entry point of ``python -m ganbench`` and the ``ganbench`` command."""
@@ -151,7 +175,7 @@ def main(cfg: DictConfig) -> dict[str, Any] | None:
         # One clear line per problem, no traceback: the user fixes the command, not the code.
         print_error(PROG, exc)
         if in_multirun():
-            return {"status": "INVALID", "error": str(exc)}
+            return job_outcome(exc, str(exc))
         sys.exit(EXIT_USAGE)
     except Interrupted as exc:
         print(f"ganbench: {exc}; checkpoint written, run marked KILLED; re-run the same command to resume", file=sys.stderr)
@@ -159,13 +183,13 @@ def main(cfg: DictConfig) -> dict[str, Any] | None:
     except DivergedError as exc:
         print(f"ganbench: run diverged: {exc}", file=sys.stderr)
         if in_multirun():
-            return {"status": "FAILED", "error": str(exc)}
+            return job_outcome(exc, str(exc))
         sys.exit(3)
     except Exception as exc:
         if in_multirun():
             # The run is already FAILED in MLflow with its reason; the sweep goes on with its other jobs.
             log.exception("job failed")
-            return {"status": "FAILED", "error": f"{type(exc).__name__}: {exc}"}
+            return job_outcome(exc, f"{type(exc).__name__}: {exc}")
         raise
 
 

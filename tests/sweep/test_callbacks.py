@@ -152,3 +152,18 @@ def test_optuna_objective_is_the_jobs_metric_and_failures_count_as_worst(tmp_pat
     assert maximize.objective_value(client, {"status": "FAILED", "run_id": None}) == -math.inf
     with pytest.raises(SystemExit):
         callback.on_multirun_end(cfg)
+
+
+def test_a_rerun_sweep_logs_its_counts_at_its_attempt_number_never_twice_at_one_step(tmp_path, store):
+    cfg = sweep_config(tmp_path, store, "seed=7,8")
+    parents = set()
+    for attempt in (1, 2):  # the same command twice: the second continues the first's parent run
+        callback = MlflowParentRun()
+        callback.on_multirun_start(cfg)
+        parents.add(callback.run_id)
+        callback.on_multirun_end(cfg)
+    (parent,) = parents
+    client = make_client(cfg.tracking.uri)
+    assert client.get_run(parent).data.tags["sweep.attempt"] == "2"
+    for key in ("jobs", "children_finished"):
+        assert sorted(m.step for m in client.get_metric_history(parent, key)) == [1, 2], key

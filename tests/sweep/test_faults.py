@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from ganbench.report import main as report_main
+from ganbench.sweep.callbacks import JOB_FILE
 
 pytestmark = pytest.mark.slow
 
@@ -95,8 +97,26 @@ def assert_one_complete_sweep(uri: str, jobs: int) -> None:
     for run in kids:
         for key in ("d_loss", "g_loss"):
             steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
-            assert len(steps) == len(set(steps)) and sorted(steps) == list(range(1, max(steps) + 1)), (run.info.run_id, key)
-    assert not [r for r in runs(uri) if r.info.status == "RUNNING"]
+            assert sorted(steps) == list(range(1, max(steps) + 1)), (run.info.run_id, key)  # none missing
+    assert_nothing_logged_twice(uri)
+    assert_nothing_running(uri)
+
+
+def assert_nothing_logged_twice(uri: str) -> None:
+    """No run, job or sweep parent, holds two values of one metric at one step."""
+    client = MlflowClient(uri)
+    for run in runs(uri):
+        for key in run.data.metrics:
+            if key.startswith("system/"):
+                continue  # MLflow's own CPU/memory samples, numbered by its monitor, not by ganbench
+            steps = Counter(m.step for m in client.get_metric_history(run.info.run_id, key))
+            twice = {step: n for step, n in steps.items() if n > 1}
+            assert not twice, (run.info.run_id, run.data.tags.get("role"), key, twice)
+
+
+def assert_nothing_running(uri: str) -> None:
+    running = [(r.info.run_id, r.data.tags.get("role")) for r in runs(uri) if r.info.status == "RUNNING"]
+    assert not running, running
 
 
 def test_a_killed_sweep_rerun_completes_as_one_sweep_with_every_job_once(tmp_path, mlflow_uri):
@@ -140,7 +160,8 @@ def test_kill_9_at_any_point_then_rerun_gives_every_job_once(tmp_path, mlflow_ur
     kids = children(mlflow_uri)
     assert parent.info.status == "FINISHED" and sorted(r.data.tags["seed"] for r in kids) == ["0", "1"]
     assert {r.info.status for r in kids} == {"FINISHED"}
-    assert not [r for r in runs(mlflow_uri) if r.info.status == "RUNNING"]
+    assert_nothing_logged_twice(mlflow_uri)
+    assert_nothing_running(mlflow_uri)
 
 
 def test_kill_9_during_evaluation_then_rerun_scores_every_job_once(tmp_path, mlflow_uri, quick_classifier, quick_eval_overrides):
@@ -159,7 +180,8 @@ def test_kill_9_during_evaluation_then_rerun_scores_every_job_once(tmp_path, mlf
     client = MlflowClient(mlflow_uri)
     for run in kids:
         assert len(client.get_metric_history(run.info.run_id, "fid_clf")) == 1  # scored once
-    assert not [r for r in runs(mlflow_uri) if r.info.status == "RUNNING"]
+    assert_nothing_logged_twice(mlflow_uri)
+    assert_nothing_running(mlflow_uri)
 
 
 def test_sigterm_to_a_worker_then_rerun_gives_every_job_once(tmp_path, mlflow_uri):
@@ -180,7 +202,8 @@ def test_sigterm_to_a_worker_then_rerun_gives_every_job_once(tmp_path, mlflow_ur
     rerun(tmp_path, mlflow_uri, 2, *args)
     kids = children(mlflow_uri)
     assert sorted(r.data.tags["seed"] for r in kids) == ["0", "1"] and {r.info.status for r in kids} == {"FINISHED"}
-    assert not [r for r in runs(mlflow_uri) if r.info.status == "RUNNING"]
+    assert_nothing_logged_twice(mlflow_uri)
+    assert_nothing_running(mlflow_uri)
 
 
 def test_two_sweeps_writing_to_one_store_at_once_each_complete(tmp_path, mlflow_uri):
@@ -194,7 +217,77 @@ def test_two_sweeps_writing_to_one_store_at_once_each_complete(tmp_path, mlflow_
     by_parent = Counter(r.data.tags["mlflow.parentRunId"] for r in children(mlflow_uri))
     assert sorted(by_parent.values()) == [2, 2] and set(by_parent) == {p.info.run_id for p in sweeps}
     assert sorted(r.data.tags["seed"] for r in children(mlflow_uri)) == ["0", "1", "2", "3"]
-    assert not [r for r in runs(mlflow_uri) if r.info.status == "RUNNING"]
+    assert_nothing_logged_twice(mlflow_uri)
+    assert_nothing_running(mlflow_uri)
+
+
+# --------------------------------------------------------------------------- the same command twice at once
+
+ONE_JOB = ("seed=0", *SMALL, "tracking.log_model=false")
+
+
+def start_logged(args: list[str], tmp: Path) -> subprocess.Popen:
+    """Start ``args`` with its stderr in ``tmp/first.log`` (a long run's progress could fill a pipe and stall it)."""
+    with (tmp / "first.log").open("w") as log:
+        return subprocess.Popen(args, cwd=tmp, stdout=subprocess.DEVNULL, stderr=log, text=True, start_new_session=True)
+
+
+def wait_for_checkpoint(proc: subprocess.Popen, tmp: Path, timeout: float = 300) -> None:
+    deadline = time.time() + timeout
+    while not checkpoints(tmp):
+        assert proc.poll() is None, f"it ended early: {(tmp / 'first.log').read_text()[-2000:]}"
+        assert time.time() < deadline, "no checkpoint came"
+        time.sleep(0.1)
+
+
+def refusal(tmp: Path, args: list[str], first: subprocess.Popen) -> str:
+    """Run ``args`` while ``first`` is mid-training; the one line it was refused with.
+
+    ``first`` is paused (SIGSTOP) meanwhile, alive with its lease current: it cannot finish before the second
+    command has looked, however slow the machine, and goes on where it was once resumed.
+    """
+    os.killpg(first.pid, signal.SIGSTOP)
+    try:
+        second = subprocess.run(args, cwd=tmp, capture_output=True, text=True, timeout=600)
+    finally:
+        os.killpg(first.pid, signal.SIGCONT)
+    assert second.returncode == 2, second.stderr[-3000:]
+    assert "Traceback" not in second.stderr
+    assert first.wait(timeout=600) == 0, (tmp / "first.log").read_text()[-3000:]
+    return second.stderr.strip().splitlines()[-1]
+
+
+def test_the_same_sweep_started_while_it_runs_is_refused_in_one_line_and_the_first_completes(tmp_path, mlflow_uri):
+    first = start_logged(command(tmp_path, mlflow_uri, 1, *ONE_JOB), tmp_path)
+    try:
+        wait_for_checkpoint(first, tmp_path)
+        line = refusal(tmp_path, command(tmp_path, mlflow_uri, 2, *ONE_JOB), first)
+        assert line.startswith("ganbench: error: this sweep is running now (run ") and f"pid {first.pid} on " in line
+        assert "last heartbeat" in line and "fresh=true" in line
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(first.pid, signal.SIGKILL)
+    assert_one_complete_sweep(mlflow_uri, 1)
+    assert "sweep.attempt" not in parents(mlflow_uri)[0].data.tags  # never reopened by the second command
+
+
+def test_the_same_run_started_while_it_trains_is_refused_in_one_line_and_the_first_completes(tmp_path, mlflow_uri):
+    def single(out: str) -> list[str]:
+        return [sys.executable, "-m", "ganbench", *ONE_JOB, f"tracking.uri={mlflow_uri}", f"train.checkpoint_dir={tmp_path}/ck",
+                f"hydra.run.dir={tmp_path}/{out}"]
+
+    first = start_logged(single("a"), tmp_path)
+    try:
+        wait_for_checkpoint(first, tmp_path)
+        line = refusal(tmp_path, single("b"), first)
+        assert line.startswith("ganbench: error: this run is running now (run ") and f"pid {first.pid} on " in line
+        assert "last heartbeat" in line and "fresh=true" in line
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(first.pid, signal.SIGKILL)
+    (run,) = runs(mlflow_uri)
+    assert run.info.status == "FINISHED" and "resumed_from_step" not in run.data.tags
+    assert_nothing_logged_twice(mlflow_uri)
 
 
 def test_the_leaderboard_killed_while_written_leaves_no_half_file_and_a_rerun_writes_it_whole(tmp_path, mlflow_uri):
@@ -246,20 +339,26 @@ def test_a_disk_that_fills_up_mid_checkpoint_is_one_line_exit_2_and_leaves_no_pa
     assert sorted(r.info.status for r in runs(mlflow_uri)) == ["FAILED", "FINISHED"]
 
 
-@pytest.fixture
-def read_only_store(tmp_path, migrated_store):
-    """A store on a small tmpfs remounted read-only (root can write through file permissions, not a ro mount)."""
-    mount = tmp_path / "ro"
-    mount.mkdir()
+@contextlib.contextmanager
+def read_only_mount(mount: Path, fill: Callable[[Path], None] = lambda _: None):
+    """A small tmpfs at ``mount``, filled by ``fill``, then remounted read-only (root writes through file
+    permissions, not through a read-only mount)."""
+    mount.mkdir(exist_ok=True)
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True).returncode != 0:
         pytest.skip("this machine does not let the tests mount a tmpfs")
     try:
-        db = mount / "mlflow.db"
-        db.write_bytes(migrated_store.read_bytes())
+        fill(mount)
         subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
-        yield f"sqlite:///{db}"
+        yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+@pytest.fixture
+def read_only_store(tmp_path, migrated_store):
+    """A store on a read-only tmpfs."""
+    with read_only_mount(tmp_path / "ro", lambda mount: (mount / "mlflow.db").write_bytes(migrated_store.read_bytes())) as mount:
+        yield f"sqlite:///{mount / 'mlflow.db'}"
 
 
 def test_a_read_only_store_is_one_line_exit_2_and_nothing_runs(tmp_path, read_only_store):
@@ -279,3 +378,71 @@ def test_a_report_folder_that_refuses_writes_is_one_line_exit_2(tmp_path, mlflow
     assert proc.returncode == 2
     (line,) = [line for line in proc.stderr.splitlines() if "error" in line]
     assert line.startswith("ganbench.report: error: could not write") and "Read-only file system" in line
+
+
+def job_records(sweep_dir: Path) -> list[dict]:
+    return sorted((json.loads(p.read_text()) for p in sweep_dir.rglob(JOB_FILE)), key=lambda j: j["num"])
+
+
+def test_a_sweep_whose_store_fills_up_is_one_line_exit_2_and_a_rerun_with_room_completes(tmp_path, mlflow_uri):
+    """``prlimit --fsize=<store size>``: the store cannot grow, as on a full disk (SQLite reports "disk I/O error")."""
+    store_size = Path(mlflow_uri.removeprefix("sqlite:///")).stat().st_size
+    args = command(tmp_path, mlflow_uri, 1, "seed=0,1", *ONE_RUN, "tracking.system_metrics=0")
+    full = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=600, preexec_fn=file_size_limit(store_size))
+    assert full.returncode == 2, full.stderr[-3000:]
+    line = full.stderr.strip().splitlines()[-1]  # where the store fills varies: a job's write, or the parent's summary
+    assert line.startswith("ganbench: error: ") and f"to the MLflow store {mlflow_uri}" in line
+    assert "disk I/O error" in line and "tracking.uri" in line
+    assert "Traceback" not in full.stderr and "UserWarning" not in full.stderr  # not Hydra's warning of a callback's error
+    assert "stopped before all its jobs returned" not in str([r.data.tags for r in parents(mlflow_uri)])  # no wrong reason
+    rerun(tmp_path, mlflow_uri, 2, "seed=0,1", *ONE_RUN, "tracking.system_metrics=0")
+    (parent,) = parents(mlflow_uri)
+    assert parent.info.status == "FINISHED" and sorted(r.data.tags["seed"] for r in children(mlflow_uri)) == ["0", "1"]
+    assert {r.info.status for r in children(mlflow_uri)} == {"FINISHED"}
+    assert_nothing_logged_twice(mlflow_uri)
+    assert_nothing_running(mlflow_uri)
+
+
+def test_a_run_whose_store_fills_up_is_one_line_exit_2_and_leaves_nothing_running(tmp_path, mlflow_uri):
+    store_size = Path(mlflow_uri.removeprefix("sqlite:///")).stat().st_size
+    proc = run_once(tmp_path, f"tracking.uri={mlflow_uri}", f"train.checkpoint_dir={tmp_path}/ck", preexec=file_size_limit(store_size))
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("ganbench: error: could not write ") and f"to the MLflow store {mlflow_uri}" in line
+    assert "Traceback" not in proc.stderr
+    again = run_once(tmp_path, f"tracking.uri={mlflow_uri}", f"train.checkpoint_dir={tmp_path}/ck")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert_nothing_running(mlflow_uri)
+
+
+def test_a_sweep_whose_artifact_store_refuses_writes_is_one_line_exit_2_and_its_job_failed_not_invalid(tmp_path, mlflow_uri):
+    # A read-only tmpfs where the store keeps its artifacts (tests run as root: chmod would not stop a write).
+    with read_only_mount(tmp_path / "mlartifacts"):
+        proc = subprocess.run(command(tmp_path, mlflow_uri, 1, "seed=0", *ONE_RUN), cwd=tmp_path, capture_output=True,
+                              text=True, timeout=600)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("ganbench: error: could not write the sweep's job list sweep/jobs.json to file://")
+    assert "(Read-only file system)" in line and "Traceback" not in proc.stderr and "UserWarning" not in proc.stderr
+    (parent,) = parents(mlflow_uri)
+    assert parent.info.status == "FAILED" and "Read-only file system" in parent.data.tags["error"]
+    (kid,) = children(mlflow_uri)
+    (job,) = job_records(tmp_path / "multirun" / "1")
+    assert kid.info.status == "FAILED" and (job["status"], job["run_id"]) == ("FAILED", kid.info.run_id)
+    assert_nothing_running(mlflow_uri)
+
+
+def test_a_job_that_cannot_write_is_failed_with_its_run_not_an_invalid_config(tmp_path, mlflow_uri):
+    # 4 MB: the store and the sample grids fit; a resume checkpoint does not (a WriteError inside the job's run).
+    proc = subprocess.run(command(tmp_path, mlflow_uri, 1, "seed=0", *ONE_RUN, "train.checkpoint_every=2"), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600, preexec_fn=file_size_limit(4 << 20))
+    assert proc.returncode == 2, proc.stderr[-3000:]  # FAILED, yet no result: the disk is the user's to fix
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("ganbench: error: job(s) #0 failed: could not write step_000000002.pt to ") and "Traceback" not in proc.stderr
+    (kid,) = children(mlflow_uri)
+    (job,) = job_records(tmp_path / "multirun" / "1")
+    assert kid.info.status == "FAILED" and (job["status"], job["run_id"]) == ("FAILED", kid.info.run_id)
+    assert "could not write step_000000002.pt" in job["error"]
+    (parent,) = parents(mlflow_uri)
+    assert (parent.data.metrics["jobs"], parent.data.metrics["jobs_invalid"], parent.data.metrics["children_failed"]) == (1, 0, 1)
+    assert "1 jobs: 0 finished, 1 failed (0 diverged), 0 killed, 0 invalid" in proc.stderr

@@ -5,10 +5,11 @@ import subprocess
 import sys
 import time
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from ganbench.tracking import Heartbeat, experiment_id, layout, reap_dead_runs
-from ganbench.tracking.lease import HOST, dead_reason
+from ganbench.tracking.lease import HOST, BusyError, busy_reason, dead_reason, refuse_if_busy
 
 
 def dead_pid() -> str:
@@ -53,3 +54,28 @@ def test_the_reaper_kills_only_runs_whose_process_is_gone_and_a_heartbeat_extend
     # The heartbeat stopped: once the lease runs out the run counts as dead, even with its pid alive (pids are reused).
     assert set(reap_dead_runs(client, [exp], now=time.time() + 10)) == {alive}
     assert "lease ran out" in client.get_run(alive).data.tags["killed"]
+
+
+def test_a_run_leased_by_another_live_process_is_busy_and_refused_in_one_line(mlflow_uri):
+    client = MlflowClient(mlflow_uri)
+    exp = experiment_id(client, "busy")
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # the process training the run
+    now = time.time()
+    run_id = client.create_run(exp, tags={layout.LEASE_HOST_TAG: HOST, layout.LEASE_PID_TAG: str(holder.pid),
+                                          layout.LEASE_UNTIL_TAG: f"{now + 60:.1f}", layout.LEASE_BEAT_TAG: f"{now - 5:.1f}"}).info.run_id
+    try:
+        run = client.get_run(run_id)
+        assert busy_reason(run, now) == f"pid {holder.pid} on {HOST}, last heartbeat 5 s ago"
+        with pytest.raises(BusyError) as refused:
+            refuse_if_busy(run, "sweep")
+        message = str(refused.value)
+        assert message.startswith(f"this sweep is running now (run {run_id}: pid {holder.pid} on {HOST}, last heartbeat ")
+        assert message.endswith("wait for it, or stop it, or pass fresh=true for a separate sweep") and "\n" not in message
+        holder.kill()
+        time.sleep(0.5)  # killed, not yet reaped by its parent: a zombie holds nothing
+        assert busy_reason(run) is None
+    finally:
+        holder.kill()
+        holder.wait()
+    client.set_terminated(run_id, "KILLED")
+    assert busy_reason(client.get_run(run_id)) is None  # ended: nothing to wait for

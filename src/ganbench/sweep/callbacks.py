@@ -12,7 +12,10 @@ Registered in ``conf/config.yaml`` (``hydra.callbacks``). In a multirun:
   job list and the sweep's config to the parent run, closes it FINISHED and exits with status 2
   when a job had an invalid config (FAILED and diverged jobs are results: they keep status 0).
 
-A sweep that stops early (Ctrl-C, SIGTERM, a launcher error) leaves its parent run KILLED, not RUNNING.
+A sweep that stops early (Ctrl-C, SIGTERM, a launcher error) leaves its parent run KILLED, not RUNNING. The same
+sweep started while it still runs in another process is refused, and so is a store that refuses the
+parent's writes: one line, exit status 2 (Hydra turns a callback's exception into a mere warning, a
+``SystemExit`` it lets through).
 """
 
 from __future__ import annotations
@@ -27,15 +30,16 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from mlflow.entities import Metric, RunTag
+from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 
-from ganbench.errors import EXIT_USAGE, first_line, print_error
+from ganbench.errors import EXIT_USAGE, UserError, first_line, print_error
 from ganbench.files import atomic_write_json
 from ganbench.sweep.parent import PARENT_RUN_FILE, parent_run_id
 from ganbench.tracking import (
@@ -50,13 +54,16 @@ from ganbench.tracking import (
     reap_dead_runs,
     search_all,
 )
-from ganbench.tracking.runs import reopen
+from ganbench.tracking.lease import new_lease, refuse_if_busy
+from ganbench.tracking.runs import reopen, writing
 from ganbench.train.checkpoint import config_key
 
 log = logging.getLogger("ganbench.sweep")
 
 JOB_FILE = "ganbench_job.json"  # one job's outcome, in the job's output folder
 JOBS_ARTIFACT = layout.JOBS_ARTIFACT  # every job's outcome, logged to the parent run at the end
+# What a store that cannot be written (full, read-only, gone) raises, turned into one line and exit status 2.
+STORE_ERRORS = (UserError, MlflowException, OSError)
 
 
 def tag_key(key: str) -> str:
@@ -94,6 +101,12 @@ def find_sweep(client: Any, experiment_id: str, identity: str) -> Any | None:
     return max(found, key=lambda r: r.info.start_time or 0, default=None)
 
 
+def stop_with(exc: BaseException) -> NoReturn:
+    """Print a store's error as the app prints its errors, one line, and end the sweep with status 2."""
+    print_error("ganbench", exc if isinstance(exc, UserError) else first_line(f"{type(exc).__name__}: {exc}", 2000))
+    sys.exit(EXIT_USAGE)
+
+
 def job_record(config: DictConfig, job_return: JobReturn) -> dict[str, Any]:
     """What became of one job: FINISHED, FAILED (error, maybe diverged) or INVALID (never started a run)."""
     value = job_return._return_value  # the property re-raises a job's exception; we only want to read it
@@ -105,7 +118,8 @@ def job_record(config: DictConfig, job_return: JobReturn) -> dict[str, Any]:
         "parent_run_id": parent_run_id(Path(str(config.hydra.sweep.dir))),
     }
     if job_return.status == JobStatus.COMPLETED and isinstance(value, dict):
-        record.update(status=str(value.get("status", "FINISHED")), run_id=value.get("run_id"), error=value.get("error"))
+        record.update(status=str(value.get("status", "FINISHED")), run_id=value.get("run_id"), error=value.get("error"),
+                      unwritable=bool(value.get("unwritable")))
     elif job_return.status == JobStatus.COMPLETED:
         record["status"] = "FINISHED"
     else:
@@ -140,19 +154,26 @@ class MlflowParentRun(Callback):
         self.objective, self.direction = objective, direction
         self.run_id: str | None = None
         self.uri: str | None = None
+        self.attempt = 1  # this sweep's attempt: 2 when it continues an interrupted one, ...
         self._heartbeat: Heartbeat | None = None
 
     # -- in the process that starts the sweep
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            self._open_parent(config)
+        except STORE_ERRORS as exc:
+            self._end_failed(exc)
+            stop_with(exc)
+        atexit.register(self._close_if_open)
+        stop_on_sigterm()
+
+    def _open_parent(self, config: DictConfig) -> None:
+        """Open the sweep's parent run (or reopen an interrupted one of the same sweep) and tell the jobs its id."""
         uri, experiment = str(config.tracking.uri), str(config.tracking.experiment)
         sweep_dir = Path(str(config.hydra.sweep.dir))  # resolves ${now:...} once; the jobs reuse the value
-        try:
-            check_reachable(uri)
-            client = make_client(uri)  # creates a new SQLite store here, before parallel jobs could race on it
-            exp_id = experiment_id(client, experiment)
-        except TrackingError as exc:
-            print_error("ganbench", exc)
-            sys.exit(EXIT_USAGE)
+        check_reachable(uri)
+        client = make_client(uri)  # creates a new SQLite store here, before parallel jobs could race on it
+        exp_id = experiment_id(client, experiment)
         overrides = sweep_overrides(config)
         name = OmegaConf.select(config, "hydra.runtime.choices.sweep") or "grid"
         identity = sweep_identity(config, overrides)
@@ -172,26 +193,58 @@ class MlflowParentRun(Callback):
         if commit:
             tags[layout.GIT_COMMIT_TAG] = commit
         earlier = None if OmegaConf.select(config, "fresh", default=False) else find_sweep(client, exp_id, identity)
+        self.uri = uri
         if earlier is not None:
             # The same sweep again: continue it under its parent run; finished jobs are attached, not retrained.
-            self.run_id = earlier.info.run_id
-            attempt = int(earlier.data.tags.get("sweep.attempt", "1")) + 1
-            reopen(client, self.run_id)
-            client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in {**tags, "sweep.attempt": attempt}.items()])
-            log.info("continuing sweep %s (attempt %d); fresh=true starts a new one", self.run_id, attempt)
+            refuse_if_busy(earlier, "sweep")  # still running elsewhere: its jobs would train twice, under one parent
+            self.run_id, self.attempt = earlier.info.run_id, int(earlier.data.tags.get("sweep.attempt", "1")) + 1
+            with writing(client, self.run_id, "the sweep's parent run"):
+                reopen(client, self.run_id)
+                client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in {**tags, "sweep.attempt": self.attempt}.items()])
+            log.info("continuing sweep %s (attempt %d); fresh=true starts a new one", self.run_id, self.attempt)
         else:
             run_name = f"sweep-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-            self.run_id = client.create_run(exp_id, tags=tags, run_name=run_name).info.run_id
-        self.uri = uri
-        self._heartbeat = Heartbeat(client, self.run_id).__enter__()
+            with writing(client, None, "the sweep's parent run"):  # leased from birth, as every run (see mlflow_run)
+                self.run_id = client.create_run(exp_id, tags={**tags, **new_lease()}, run_name=run_name).info.run_id
+            self.attempt = 1
+        with writing(client, self.run_id, "the sweep's heartbeat"):
+            self._heartbeat = Heartbeat(client, self.run_id).__enter__()
         atomic_write_json(sweep_dir / PARENT_RUN_FILE, {"run_id": self.run_id, "tracking_uri": uri, "experiment": experiment})
-        atexit.register(self._close_if_open)
-        stop_on_sigterm()
         log.info("sweep parent run %s in experiment %r of %s", self.run_id, experiment, uri)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.run_id is None:
             return
+        try:
+            summary, jobs = self._close_parent(config)
+        except STORE_ERRORS as exc:
+            self._end_failed(exc)
+            stop_with(exc)
+        parent, self.run_id = self.run_id, None
+        print(f"ganbench: sweep finished: {summary}; parent run {parent}", file=sys.stderr)
+        print(
+            f"ganbench: leaderboard: python -m ganbench.report parent={parent} "
+            f"experiment={config.tracking.experiment} tracking.uri={config.tracking.uri}",
+            file=sys.stderr,
+        )
+        invalid = [j for j in jobs if j["status"] == "INVALID"]
+        # A job stopped by a store or disk that refuses writes is FAILED, yet no result: the user fixes the store.
+        unwritable = [j for j in jobs if j.get("unwritable")]
+        if invalid or unwritable:
+            by_error: dict[tuple[str, str], list[int]] = {}
+            for job in invalid:
+                by_error.setdefault(("did not run", str(job["error"])), []).append(job["num"])
+            for job in unwritable:
+                by_error.setdefault(("failed", str(job["error"])), []).append(job["num"])
+            for (what, error), nums in by_error.items():
+                first = first_line(error, 2000) if error else "invalid config"
+                print_error("ganbench", f"job(s) #{', #'.join(map(str, nums))} {what}: {first}")
+            sys.exit(EXIT_USAGE)
+
+    def _close_parent(self, config: DictConfig) -> tuple[str, list[dict[str, Any]]]:
+        """Log the jobs' outcomes and the sweep's config to the parent run and end it FINISHED; the summary and the
+        jobs' records."""
+        assert self.run_id is not None
         client = make_client(str(config.tracking.uri))
         sweep_dir = Path(str(config.hydra.sweep.dir))
         # Only this sweep's jobs: a reused sweep folder may still hold an earlier sweep's.
@@ -214,32 +267,23 @@ class MlflowParentRun(Callback):
             tags[layout.ERROR_TAG] = f"{len(invalid)} job(s) had an invalid config: " + "; ".join(
                 f"#{j['num']} {' '.join(j['overrides'])}: {j['error']}" for j in invalid
             )[:4900]
-        client.log_batch(
-            self.run_id,
-            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
-            tags=[RunTag(k, v) for k, v in tags.items()],
-        )
-        client.log_text(self.run_id, json.dumps(jobs, indent=1, sort_keys=True), JOBS_ARTIFACT)
+        with writing(client, self.run_id, "the sweep's summary"):
+            client.log_batch(
+                self.run_id,
+                # At the attempt's number as step: a re-run sweep adds its counts, never a second value at one step.
+                metrics=[Metric(k, float(v), now, self.attempt) for k, v in metrics.items()],
+                tags=[RunTag(k, v) for k, v in tags.items()],
+            )
+        with writing(client, self.run_id, f"the sweep's job list {JOBS_ARTIFACT}"):
+            client.log_text(self.run_id, json.dumps(jobs, indent=1, sort_keys=True), JOBS_ARTIFACT)
         for extra in ("multirun.yaml", "optimization_results.yaml"):  # the sweep's config; Optuna's best trial
             if (sweep_dir / extra).is_file():
-                client.log_artifact(self.run_id, str(sweep_dir / extra), layout.SWEEP_ARTIFACT_DIR)
+                with writing(client, self.run_id, f"the sweep's {extra}"):
+                    client.log_artifact(self.run_id, str(sweep_dir / extra), layout.SWEEP_ARTIFACT_DIR)
         self._stop_heartbeat()
-        client.set_terminated(self.run_id, "FINISHED")
-        parent, self.run_id = self.run_id, None
-        print(f"ganbench: sweep finished: {summary}; parent run {parent}", file=sys.stderr)
-        print(
-            f"ganbench: leaderboard: python -m ganbench.report parent={parent} "
-            f"experiment={config.tracking.experiment} tracking.uri={config.tracking.uri}",
-            file=sys.stderr,
-        )
-        if invalid:
-            by_error: dict[str, list[int]] = {}
-            for job in invalid:
-                by_error.setdefault(str(job["error"]), []).append(job["num"])
-            for error, nums in by_error.items():
-                first = first_line(error, 2000) if error else "invalid config"
-                print_error("ganbench", f"job(s) #{', #'.join(map(str, nums))} did not run: {first}")
-            sys.exit(EXIT_USAGE)
+        with writing(client, self.run_id, "the sweep's end"):
+            client.set_terminated(self.run_id, "FINISHED")
+        return summary, jobs
 
     def __getstate__(self) -> dict[str, Any]:
         # Launchers pickle the callbacks into every job; the heartbeat (a thread) stays with the sweep's process.
@@ -249,6 +293,20 @@ class MlflowParentRun(Callback):
         if self._heartbeat is not None:
             self._heartbeat.__exit__(None, None, None)
             self._heartbeat = None
+
+    def _end_failed(self, exc: BaseException) -> None:
+        """The parent run FAILED with the store's error as its reason, when the store still takes that much; when it
+        does not, the stopped heartbeat lets its lease run out, and the next ganbench command marks it KILLED."""
+        run_id, self.run_id = self.run_id, None  # the atexit hook would give it a wrong reason
+        self._stop_heartbeat()
+        if run_id is None or self.uri is None:
+            return
+        try:
+            client = make_client(self.uri)
+            client.set_tag(run_id, layout.ERROR_TAG, first_line(f"{type(exc).__name__}: {exc}", 5000))
+            client.set_terminated(run_id, "FAILED")
+        except Exception as error:  # exiting anyway, with the first error: this one is the same store's
+            log.debug("could not mark the sweep's parent run %s FAILED: %s", run_id, error)
 
     def _close_if_open(self) -> None:
         """At exit of a sweep that never reached its end: the parent run is KILLED, not left RUNNING."""

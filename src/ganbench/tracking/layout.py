@@ -91,6 +91,7 @@ REPORT_ARTIFACT_DIR = "report"  # where ganbench.report logs its files on the sw
 LEASE_HOST_TAG = "lease.host"
 LEASE_PID_TAG = "lease.pid"
 LEASE_UNTIL_TAG = "lease.until"  # epoch seconds until which the run's process is known to live
+LEASE_BEAT_TAG = "lease.beat"  # epoch seconds of the last heartbeat (for "last heartbeat N s ago")
 RUN_KEY_TAG = "run_key"  # what a run trains (config hash, as its checkpoint folder): the same job has the same key
 SWEEP_IDENTITY_TAG = "sweep.identity"  # a sweep's grid and config, hashed: a re-run of the sweep finds its parent
 

@@ -21,10 +21,19 @@ from omegaconf import DictConfig, OmegaConf
 from ganbench.errors import first_line
 from ganbench.files import write_error
 from ganbench.tracking import layout
-from ganbench.tracking.lease import Heartbeat
+from ganbench.tracking.lease import Heartbeat, new_lease
 from ganbench.tracking.store import TrackingError, experiment_id
 
 log = logging.getLogger(__name__)
+
+
+def _not_a_db_error(record: logging.LogRecord) -> bool:
+    return record.levelno < logging.ERROR
+
+
+# MLflow logs a full traceback for every SQL error and then raises it again as an MlflowException, which
+# ``writing`` turns into one line (or which propagates whole): the logged copy is only noise.
+logging.getLogger("mlflow.store.db.utils").addFilter(_not_a_db_error)
 
 
 def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -186,7 +195,21 @@ def reopen(client: MlflowClient, run_id: str) -> None:
         if key in tags:
             client.set_tag(run_id, f"{key}.previous", tags[key])
             client.delete_tag(run_id, key)
+    # A fresh lease before the status: with the old, expired one, another command could reap the run at once.
+    client.log_batch(run_id, tags=[RunTag(k, v) for k, v in new_lease().items()])
     client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+
+
+@contextmanager
+def heartbeat(client: MlflowClient, run_id: str) -> Iterator[None]:
+    """Keep the run's lease fresh while the block runs; a store that refuses the first beat is one clear line."""
+    beating = Heartbeat(client, run_id)
+    with writing(client, run_id, "the run's heartbeat"):
+        beating.__enter__()
+    try:
+        yield
+    finally:
+        beating.__exit__(None, None, None)
 
 
 @contextmanager
@@ -202,9 +225,11 @@ def mlflow_run(
 ) -> Iterator[RunLogger]:
     """Create a run (or reopen ``run_id`` to resume it) and end it FINISHED, FAILED (error as a tag) or KILLED."""
     if run_id is not None:
-        reopen(client, run_id)
+        with writing(client, run_id, "the resumed run's status"):
+            reopen(client, run_id)
     else:
-        all_tags = {layout.RUN_NAME_TAG: run_name, **tags}
+        # Leased from birth: a run whose first heartbeat fails (a full store) is still reaped, not RUNNING for ever.
+        all_tags = {layout.RUN_NAME_TAG: run_name, **tags, **new_lease()}
         if parent_run_id:
             all_tags[layout.PARENT_TAG] = parent_run_id
         commit = git_commit()
@@ -214,7 +239,7 @@ def mlflow_run(
             run_id = client.create_run(experiment_id(client, experiment), tags=all_tags, run_name=run_name).info.run_id
     logger = RunLogger(client, run_id, flush_every)
     try:
-        with Heartbeat(client, run_id), system_metrics(client, run_id, system_metrics_every):
+        with heartbeat(client, run_id), system_metrics(client, run_id, system_metrics_every):
             yield logger
     except KeyboardInterrupt:
         _end(logger, RunStatus.KILLED, "interrupted")
@@ -222,6 +247,8 @@ def mlflow_run(
     except BaseException as exc:
         reason = first_line(f"{type(exc).__name__}: {exc}", 5000)
         _end(logger, RunStatus.FAILED, reason, diverged=getattr(exc, "diverged", False))
+        if getattr(exc, "run_id", None) is None:
+            exc.run_id = run_id  # type: ignore[attr-defined]  # a sweep job reports the FAILED run it leaves
         raise
     else:
         logger.flush()

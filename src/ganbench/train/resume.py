@@ -13,6 +13,7 @@ from PIL import Image
 from ganbench.errors import ConfigError
 from ganbench.stabilize import Regularizer
 from ganbench.tracking import layout, search_all
+from ganbench.tracking.lease import refuse_if_busy
 from ganbench.train.build import Built
 from ganbench.train.checkpoint import CheckpointDir, config_key
 from ganbench.train.loop import LoopState
@@ -79,6 +80,8 @@ def find_resume(checkpoints: CheckpointDir, resume: Any, client: Any, parent_run
             log.warning("checkpoint %s belongs to run %s, which this store does not hold unfinished; starting afresh",
                         checkpoints.path, ckpt["run_id"])
             ckpt = None
+        elif status == "RUNNING":
+            refuse_if_busy(found)  # RUNNING after the reaper: its process may still train it, then it is not ours
     if ckpt is None and resume is True:
         raise ConfigError(
             f"train.resume=true but there is no checkpoint of this config and seed in {checkpoints.path}; "
