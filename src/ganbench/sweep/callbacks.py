@@ -48,7 +48,7 @@ from ganbench.tracking import (
     check_reachable,
     child_runs,
     experiment_id,
-    git_commit,
+    git_state,
     layout,
     make_client,
     reap_dead_runs,
@@ -189,9 +189,7 @@ class MlflowParentRun(Callback):
             layout.SWEEP_IDENTITY_TAG: identity,
             **{f"sweep.param.{tag_key(k)}": v[:5000] for k, v in overrides.items()},
         }
-        commit = git_commit()
-        if commit:
-            tags[layout.GIT_COMMIT_TAG] = commit
+        tags.update(git_state())
         earlier = None if OmegaConf.select(config, "fresh", default=False) else find_sweep(client, exp_id, identity)
         self.uri = uri
         if earlier is not None:

@@ -19,6 +19,8 @@ NOT_TRAINING = (ROLE_SWEEP, ROLE_CLASSIFIER, ROLE_REFERENCE)
 PARENT_TAG = "mlflow.parentRunId"
 RUN_NAME_TAG = "mlflow.runName"
 GIT_COMMIT_TAG = "mlflow.source.git.commit"
+GIT_DIRTY_TAG = "git.dirty"  # "true" when the code (src, conf, sweeps) had uncommitted changes; the diff is logged
+UNCOMMITTED_DIFF_ARTIFACT = "code/uncommitted.diff"
 PRESET_TAG = "preset"
 OVERRIDES_TAG = "overrides"  # a sweep job's own overrides, e.g. "model=dcgan seed=1"
 COMMAND_TAG = "command"

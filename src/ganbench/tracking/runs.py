@@ -51,16 +51,44 @@ def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def git_commit() -> str | None:
-    """The project's git commit when ganbench runs from a checkout, else None."""
-    here = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+CODE_PATHS = (":/src", ":/conf", ":/sweeps")  # what a run's behaviour depends on in a checkout (top-level pathspecs)
+
+
+def _git(where: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=where, capture_output=True, text=True, timeout=5, check=True).stdout
+
+
+def git_commit(where: Path | None = None) -> str | None:
+    """The project's git commit when ganbench runs from a checkout (``where``, default its package), else None."""
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=True
-        )
-        return out.stdout.strip() or None
+        return _git(where or PACKAGE_DIR, "rev-parse", "HEAD").strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def git_state(where: Path | None = None) -> dict[str, str]:
+    """Tags saying which code ran: the checkout's commit and whether its code had uncommitted changes ({} outside git).
+
+    A commit alone does not say what ran when src/, conf/ or sweeps/ were edited since: ``git.dirty`` does, and
+    ``uncommitted_diff`` is the change itself, logged beside the run.
+    """
+    commit = git_commit(where)
+    if commit is None:
+        return {}
+    try:
+        dirty = bool(_git(where or PACKAGE_DIR, "status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS).strip())
+    except (OSError, subprocess.SubprocessError):
+        return {layout.GIT_COMMIT_TAG: commit}
+    return {layout.GIT_COMMIT_TAG: commit, layout.GIT_DIRTY_TAG: str(dirty).lower()}
+
+
+def uncommitted_diff(where: Path | None = None) -> str:
+    """``git diff HEAD`` of the code paths: what a dirty checkout ran beyond its commit ("" when clean or not git)."""
+    try:
+        return _git(where or PACKAGE_DIR, "diff", "HEAD", "--", *CODE_PATHS)
+    except (OSError, subprocess.SubprocessError):
+        return ""
 
 
 STORE_FULL_OR_LOCKED = ("readonly database", "disk is full", "disk I/O error", "unable to open database")
@@ -232,11 +260,12 @@ def mlflow_run(
         all_tags = {layout.RUN_NAME_TAG: run_name, **tags, **new_lease()}
         if parent_run_id:
             all_tags[layout.PARENT_TAG] = parent_run_id
-        commit = git_commit()
-        if commit:
-            all_tags[layout.GIT_COMMIT_TAG] = commit
+        code = git_state()
+        all_tags.update(code)
         with writing(client, None, "a new run"):
             run_id = client.create_run(experiment_id(client, experiment), tags=all_tags, run_name=run_name).info.run_id
+            if code.get(layout.GIT_DIRTY_TAG) == "true":
+                client.log_text(run_id, uncommitted_diff(), layout.UNCOMMITTED_DIFF_ARTIFACT)
     logger = RunLogger(client, run_id, flush_every)
     try:
         with heartbeat(client, run_id), system_metrics(client, run_id, system_metrics_every):
