@@ -9,7 +9,8 @@ import pytest
 from hydra import compose, initialize_config_module
 from mlflow.tracking import MlflowClient
 
-from ganbench.app import run
+from ganbench.app import run, trains_on_heldout
+from ganbench.data import load_dataset
 from ganbench.train.checkpoint import load_checkpoint
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -126,6 +127,15 @@ def test_cli_trains_on_mnist_and_says_it_used_the_test_split(tmp_path, data_root
     _, runs = runs_of(uri)
     assert runs[0].info.status == "FINISHED" and runs[0].data.tags["dataset"] == "mnist"
     assert "test split" in runs[0].data.params["data.note"]
+
+
+@pytest.mark.parametrize("dataset, seen", [("mnist", True), ("hoda", False)])
+def test_training_on_the_heldout_split_is_said_so_the_leaderboard_keeps_such_runs_apart(dataset, seen, data_root):
+    # MNIST here has only its test split: the GAN trains on the digits its held-out metrics score (as S1, S2 and S4).
+    cfg = compose_cfg(f"dataset={dataset}", "data.limit=256", f"data.root={data_root}")
+    data = load_dataset(dataset, split="train", image_size=28, root=str(data_root), limit=256)
+    assert trains_on_heldout(cfg, data, "test") is seen
+    assert trains_on_heldout(compose_cfg("dataset.train_with_test=true", f"data.root={data_root}"), data, "test")
 
 
 def test_a_run_is_scored_at_the_end_and_every_epoch_when_asked(tmp_path, data_root, quick_classifier, quick_eval_overrides,

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
 from ganbench import validate
-from ganbench.data import DEFAULT_PREPROCESS, load_dataset
+from ganbench.data import DEFAULT_PREPROCESS, drawn_from, load_dataset
 from ganbench.device import resolve_device, set_determinism, set_threads
-from ganbench.errors import EXIT_USAGE, UserError, print_error
+from ganbench.errors import EXIT_USAGE, UserError, print_error, run_compact
 from ganbench.files import WriteError
 from ganbench.memory import keep_freed_memory
 from ganbench.models import is_conditional
@@ -117,6 +115,8 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, Any]:
                 client.delete_run(stale.info.run_id)
 
     tags = grid_tags(cfg, stabilize_tag(settings.stabilize)) | TrickSet(settings.stabilize).tags() | {layout.RUN_KEY_TAG: key}
+    if evaluation.enabled and trains_on_heldout(cfg, data, evaluation.heldout_split):
+        tags[layout.HELDOUT_SEEN_TAG] = "true"  # as dataset.train_with_test: held-out metrics score digits G saw
     with StopRequest() as stop, mlflow_run(
         client,
         cfg.tracking.experiment,
@@ -154,6 +154,16 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, Any]:
         **{k: result[k] for k in ("steps", "epochs", "seconds")},
         "metrics": result.get("metrics", {}),
     }
+
+
+def trains_on_heldout(cfg: DictConfig, data: Any, heldout_split: str) -> bool:
+    """Whether the training images include the held-out split the evaluation scores against: asked for
+    (``dataset.train_with_test``), or standing in for a missing training split (MNIST without its training files)."""
+    if cfg.dataset.get("train_with_test"):
+        return True
+    heldout = load_dataset(cfg.dataset.name, split=heldout_split, image_size=cfg.dataset.image_size, root=cfg.data.root,
+                           download=cfg.dataset.download, preprocess=cfg.dataset.get("preprocess", DEFAULT_PREPROCESS))
+    return drawn_from(data, heldout)
 
 
 def job_outcome(exc: BaseException, error: str) -> dict[str, Any]:
@@ -194,28 +204,6 @@ def main(cfg: DictConfig) -> dict[str, Any] | None:
 
 
 def cli() -> None:
-    """``python -m ganbench`` and the ``ganbench`` command: ``main`` with Hydra's composition errors reported as ours.
-
-    Hydra prints its own errors (an unknown ``model=...``, a malformed override) with a stack-trace hint
-    and exit status 1; HYDRA_FULL_ERROR makes it raise them instead, so they get the one-line, exit-2
-    treatment of every other bad input. Errors of ganbench itself are unaffected.
-    """
-    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
-    try:
-        main()
-    except CompactHydraException as exc:
-        print_error(PROG, hydra_message(str(exc)))
-        sys.exit(EXIT_USAGE)
-
-
-def hydra_message(text: str) -> str:
-    """Hydra's composition error, compacted: its lines, each list of options on one line, no search path."""
-    lines: list[str] = []
-    for line in text.splitlines():
-        if line.startswith("Config search path"):
-            break
-        if line.startswith("\t") and lines:
-            lines[-1] += (" " if lines[-1].endswith(":") else ", ") + line.strip()
-        elif line.strip():
-            lines.append(line.strip())
-    return "\n".join(lines)
+    """``python -m ganbench`` and the ``ganbench`` command: ``main``, with Hydra's composition errors (an unknown
+    ``model=...``, a malformed override) reported as ours: one line, exit status 2 (``ganbench.errors.run_compact``)."""
+    run_compact(main, PROG)

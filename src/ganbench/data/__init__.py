@@ -9,6 +9,7 @@ from ganbench.data.core import (
     DigitData,
     data_root,
     dataset_label,
+    drawn_from,
     preprocess_problem,
 )
 from ganbench.data.hoda import read_hoda_cdb
@@ -25,6 +26,7 @@ __all__ = [
     "cache_root",
     "data_root",
     "dataset_label",
+    "drawn_from",
     "hoda_reader",
     "load_dataset",
     "mnist_style",

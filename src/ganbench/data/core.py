@@ -69,6 +69,17 @@ class DigitData:
         }
 
 
+def drawn_from(data: DigitData, other: DigitData, probes: int = 8) -> bool:
+    """Whether ``data``'s images come from ``other`` (MNIST without its training files trains on its test split):
+    its first ``probes`` images, with their labels, all occur in ``other``. Disjoint splits share none of them."""
+    n = min(probes, len(data))
+    if n == 0 or data.images.shape[1:] != other.images.shape[1:]:
+        return False
+    flat = other.images.flatten(1)
+    return all(bool(((flat == data.images[i].flatten()).all(dim=1) & (other.labels == data.labels[i])).any())
+               for i in range(n))
+
+
 def preprocess_problem(dataset: str, preprocess: object) -> str | None:
     """Why ``dataset.preprocess`` cannot apply to ``dataset`` (one line), or None when it can."""
     if not isinstance(preprocess, str) or preprocess not in PREPROCESSINGS:
