@@ -17,7 +17,8 @@ from torch_fidelity import FeatureExtractorBase
 from ganbench.data import cache_root
 from ganbench.evaluate import EvalError, EvalSettings, evaluate_generator
 from ganbench.evaluate import reference
-from ganbench.evaluate.evaluator import PAIR_IMAGES, Scores, get_evaluator
+from ganbench.evaluate.evaluator import get_evaluator
+from ganbench.evaluate.scores import PAIR_IMAGES, Scores
 from ganbench.evaluate.features import CLASSIFIER_EXTRACTOR, GeneratorInput, UInt8Images, inception_weights, register_extractor, tensor_batches
 from ganbench.evaluate.neighbours import NearestPairs
 from ganbench.models import build_models

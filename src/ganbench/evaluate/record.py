@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 import torch
 
-from ganbench.evaluate.evaluator import Scores
+from ganbench.evaluate.scores import Scores
 from ganbench.evaluate.figures import confusion_figure, histogram_figure
 from ganbench.evaluate.metrics import format_report
 from ganbench.evaluate.neighbours import NearestPairs

@@ -9,7 +9,8 @@ from typing import Any
 
 from ganbench.data import cache_root
 from ganbench.data.cache import cache_key
-from ganbench.evaluate.evaluator import PAIR_IMAGES, Evaluator, Scores
+from ganbench.evaluate.evaluator import Evaluator
+from ganbench.evaluate.scores import PAIR_IMAGES, Scores
 from ganbench.evaluate.record import log_scores
 from ganbench.files import atomic_write_bytes
 from ganbench.locks import file_lock
