@@ -118,6 +118,23 @@ def test_cli_rejects_bad_values_in_one_line_and_records_nothing(tmp_path, run_cl
     assert not (tmp_path / "mlflow.db").exists()
 
 
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("dataset=nosuch", "In 'config': Could not find 'dataset/nosuch'; Available options in 'dataset': hoda, mnist, sign_digits"),
+        ("train.epoch=3", "Could not override 'train.epoch'. To append to your config use +train.epoch=3"),
+        ("train.epochs=[1", "no viable alternative at input '[1'"),
+    ],
+)
+def test_cli_reports_hydras_own_errors_in_one_line(tmp_path, run_cli, override, message):
+    # Hydra printed these over several lines (the options one a line, its search path, a stack-trace hint).
+    proc = run_cli("ganbench", override, f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"hydra.run.dir={tmp_path}/out")
+    assert proc.returncode == 2
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith(f"ganbench: error: {message}"), line
+    assert not (tmp_path / "mlflow.db").exists()
+
+
 def test_cli_trains_on_mnist_and_says_it_used_the_test_split(tmp_path, data_root):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     proc = cli("dataset=mnist", "data.limit=128", "train.epochs=1", "train.batch_size=64", "eval.enabled=false",

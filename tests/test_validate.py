@@ -214,3 +214,23 @@ def test_a_presets_trick_settings_left_behind_by_a_stabilize_choice_are_refused(
     with pytest.raises(ConfigError) as refused:  # one line: not also the left-behind decay's missing `start`
         check(compose_cfg("experiment=fast_hoda", "stabilize=mode_seeking"), ["stabilize=mode_seeking"])
     assert str(refused.value) == problem
+
+
+def test_a_bad_classifier_setting_is_refused_before_the_gan_trains(cli, tmp_path):
+    # eval.classifier.* reached torch only when the classifier trained: after the GAN's steps, as a traceback and a FAILED run.
+    proc, _ = cli(tmp_path, "data.limit=256", "train.max_steps=5", "eval.classifier.lr=-1", "eval.cas.enabled=false",
+                  f"tracking.uri=sqlite:///{tmp_path}/m.db")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["ganbench: error: eval.classifier.lr=-1 is invalid: a learning rate must be a number > 0"]
+    assert not (tmp_path / "m.db").exists() and run_statuses(tmp_path / "m.db") == []
+
+
+def test_eval_problems_are_listed_with_the_rest_and_before_any_advice(cli, tmp_path):
+    # config_advice reads eval.enabled: `off`, a string, read as true and warned about stabilize=ema before the error.
+    proc, _ = cli(tmp_path, "stabilize=ema", "eval.enabled=off", "train.batch_size=0", f"tracking.uri=sqlite:///{tmp_path}/m.db")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "ganbench: error: train.batch_size=0 is invalid: it must be an integer >= 1",
+        "ganbench: error: eval.enabled='off' is invalid: it must be true or false",
+    ]
+    assert not (tmp_path / "m.db").exists()

@@ -297,3 +297,40 @@ def test_cas_on_few_samples_trains_the_updates_min_steps_asks_for(hoda, compose_
         model = train_cas_classifier(images, labels, 28, 10, settings, "cpu", seed=0)
         scores[min_steps] = accuracy(model, test.images[:2000], test.labels[:2000])
     assert scores[156] > 0.93 and scores[156] > scores[0] + 0.1, scores  # measured: 0.96 against 0.79
+
+
+def run_command(monkeypatch, capsys, *args: str) -> tuple[int, list[str]]:
+    """``python -m ganbench.evaluate.classifier ARGS`` in this process: its exit status and its stderr lines."""
+    monkeypatch.setattr(sys, "argv", [module.PROG, *args])
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)  # the command sets it; later tests get the environment back
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        module.main()
+    return info.value.code, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        # Hydra's own errors: they were several lines, a stack-trace hint and exit status 1.
+        ("dataset=nosuch", "In 'classifier': Could not find 'dataset/nosuch'; Available options in 'dataset': hoda, mnist, sign_digits"),
+        ("eval.classifier.epoch=3", "Could not override 'eval.classifier.epoch'. To append to your config use +eval.classifier.epoch=3"),
+        ("+eval.classifier.epoch=3", "eval.classifier.epoch is not a setting of eval.classifier, so it would change nothing; did you mean"),
+        ("eval.classifier.lr=-1", "eval.classifier.lr=-1 is invalid: a learning rate must be a number > 0"),
+    ],
+)
+def test_the_command_refuses_a_bad_override_in_one_line(monkeypatch, capsys, tmp_path, override, message):
+    code, err = run_command(monkeypatch, capsys, override, f"tracking.uri=sqlite:///{tmp_path}/m.db", f"hydra.run.dir={tmp_path}/out")
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"{module.PROG}: error: {message}"), err
+    assert not (tmp_path / "m.db").exists()
+
+
+def test_the_command_refuses_an_unreachable_server_before_training(monkeypatch, capsys, tmp_path, dead_server_uri, cache_dir,
+                                                                  quick_eval_overrides):
+    # Nothing was checked before the classifier trained; then MLflow's client retried for minutes.
+    quick = [o for o in quick_eval_overrides if o.startswith("eval.classifier.")]
+    code, err = run_command(monkeypatch, capsys, *quick, f"tracking.uri={dead_server_uri}", f"hydra.run.dir={tmp_path}/out")
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"{module.PROG}: error: cannot reach the MLflow tracking server at {dead_server_uri}")
+    assert not cache_dir.exists()  # no classifier trained into the cache

@@ -161,3 +161,36 @@ def test_python_m_ganbench_evaluate_accepts_tracking_experiment(tmp_path, mlflow
     assert out.returncode == 2, out.stderr
     errors = [line for line in out.stderr.splitlines() if line.startswith("ganbench.evaluate:")]
     assert errors == ["ganbench.evaluate: error: experiment 'empty' has no finished training runs to score"]
+
+
+@pytest.mark.parametrize("target", ["run_id=abc", "experiment=ganbench"])
+def test_an_unreachable_server_is_one_line_naming_it(dead_server_uri, capsys, target):
+    # MLflow's client retried it for about five minutes, then said "no run 'abc'" (pytest-timeout bounds this test).
+    assert main([target, f"tracking.uri={dead_server_uri}"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("ganbench.evaluate: error: cannot reach the MLflow tracking server at "), err
+    assert dead_server_uri in err[0]
+
+
+@pytest.mark.parametrize("target", ["run_id=abc", "experiment=ganbench"])
+def test_a_missing_store_is_refused_and_nothing_is_created(tmp_path, capsys, target):
+    uri = f"sqlite:///{tmp_path}/nodir/none.db"
+    assert main([target, f"tracking.uri={uri}"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert err == [f"ganbench.evaluate: error: no MLflow store at {uri}; give tracking.uri= of the store the runs were logged to"]
+    assert list(tmp_path.iterdir()) == []  # no folder, empty store or lock file
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("dataset=nosuch", "In 'config': Could not find 'dataset/nosuch'; Available options in 'dataset': hoda, mnist, sign_digits"),
+        ("eval.classifier.epoch=3", "Could not override 'eval.classifier.epoch'. To append to your config use +eval.classifier.epoch=3"),
+        ("eval.classifier.lr=-1", "eval.classifier.lr=-1 is invalid: a learning rate must be a number > 0"),
+    ],
+)
+def test_a_bad_override_is_one_line_with_hydras_choices(tmp_path, capsys, override, message):
+    assert main(["run_id=abc", override, f"tracking.uri=sqlite:///{tmp_path}/m.db"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert err == [f"ganbench.evaluate: error: {message}"]
+    assert not (tmp_path / "m.db").exists()

@@ -90,3 +90,48 @@ def test_cas_min_steps_must_be_a_count(compose_cfg):
     with pytest.raises(ConfigError, match=r"eval.cas.min_steps=-1 is invalid: it must be an integer >= 0"):
         EvalSettings.from_config(compose_cfg("eval.cas.min_steps=-1"))
     assert EvalSettings.from_config(compose_cfg("eval.cas.min_steps=0")).cas.min_steps == 0
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("eval.classifier.lr=-1", "eval.classifier.lr=-1 is invalid: a learning rate must be a number > 0"),
+        ("eval.cas.lr=0", "eval.cas.lr=0 is invalid: a learning rate must be a number > 0"),
+        ("eval.classifier.lr=inf", "eval.classifier.lr=inf is invalid: a learning rate must be a number > 0"),
+        ("eval.classifier.weight_decay=-0.1", "eval.classifier.weight_decay=-0.1 is invalid: it must be a number >= 0"),
+        ("eval.classifier.dropout=1", "eval.classifier.dropout=1 is invalid: it must be a number in [0, 1)"),
+        ("eval.cas.label_smoothing=1.5", "eval.cas.label_smoothing=1.5 is invalid: it must be a number in [0, 1)"),
+        ("eval.classifier.label_smoothing=nan", "eval.classifier.label_smoothing=nan is invalid: it must be a number in [0, 1)"),
+        ("eval.classifier.scale=1", "eval.classifier.scale=1 is invalid: it must be a number in [0, 1)"),
+        ("eval.cas.rotation_deg=-5", "eval.cas.rotation_deg=-5 is invalid: it must be a number in [0, 180]"),
+        ("eval.cas.shift_px=-1", "eval.cas.shift_px=-1 is invalid: it must be a number >= 0"),
+        ("eval.classifier.width=0", "eval.classifier.width=0 is invalid: it must be an integer >= 1"),
+        ("eval.cas.feature_dim=0.5", "eval.cas.feature_dim=0.5 is invalid: it must be an integer >= 1"),
+        ("eval.classifier.min_steps=-1", "eval.classifier.min_steps=-1 is invalid: it must be an integer >= 0"),
+        ("eval.classifier.epochs=0", "eval.classifier.epochs=0 is invalid: it must be an integer >= 1"),
+        ("eval.classifier.batch_size=many", "eval.classifier.batch_size='many' is invalid: it must be an integer >= 1"),
+        ("eval.classifier.seed=-1", "eval.classifier.seed=-1 is invalid: it must be an integer >= 0"),
+        ("eval.classifier.train_limit=0", "eval.classifier.train_limit=0 is invalid: it must be an integer >= 1 or null"),
+        ("eval.classifier.path=''", "eval.classifier.path='' is invalid: give a classifier file, or null"),
+        # CAS off: its settings are still checked (a later eval.cas.enabled=true would meet them), not its batch count.
+        ("eval.cas.enabled=false eval.cas.epochs=0", "eval.cas.epochs=0 is invalid: it must be an integer >= 1"),
+        # bool() would have read these as true.
+        ("eval.enabled=off", "eval.enabled='off' is invalid: it must be true or false"),
+        ("eval.cas.enabled=no", "eval.cas.enabled='no' is invalid: it must be true or false"),
+        ("eval.reference_run=yes", "eval.reference_run='yes' is invalid: it must be true or false"),
+        ("eval.parzen_sigmas=[0.1,inf]", "eval.parzen_sigmas=[0.1, inf] is invalid"),
+        # Hydra's hint for a misspelt key is a `+`: the added key would otherwise be ignored.
+        ("+eval.classifier.epoch=3", "eval.classifier.epoch is not a setting of eval.classifier, so it would change nothing; did you mean eval.classifier.epochs?"),
+        ("+eval.cas.seed=1", "eval.cas.seed is not read: CAS's classifier is seeded by eval.seed"),
+    ],
+)
+def test_each_bad_classifier_setting_or_flag_is_one_line(compose_cfg, override, message):
+    with pytest.raises(ConfigError) as info:
+        EvalSettings.from_config(compose_cfg(*override.split()))
+    [line] = str(info.value).splitlines()
+    assert line.startswith(message), line
+
+
+def test_the_classifier_settings_a_test_or_benchmark_uses_are_valid(compose_cfg, quick_eval_overrides):
+    settings = EvalSettings.from_config(compose_cfg(*quick_eval_overrides, "eval.classifier.dropout=0", "eval.cas.rotation_deg=180"))
+    assert settings.classifier.dropout == 0 and settings.cas.rotation_deg == 180 and settings.classifier.train_limit == 4000

@@ -25,13 +25,13 @@ import torch
 from ganbench.data import DEFAULT_PREPROCESS, DigitData, cache_root, load_dataset
 from ganbench.data.cache import cache_key, file_sha256
 from ganbench.device import resolve_device, set_threads
-from ganbench.errors import EXIT_USAGE, UserError, first_line, print_error
+from ganbench.errors import EXIT_USAGE, UserError, first_line, print_error, run_compact
 from ganbench.evaluate.classifier_net import ClassifierNet, accuracy, classifier_from_arch, train_classifier
 from ganbench.evaluate.errors import ClassifierError
 from ganbench.evaluate.settings import ClassifierSettings, EvalSettings
 from ganbench.files import atomic_save_torch
 from ganbench.locks import file_lock
-from ganbench.tracking import experiment_id, make_client, mlflow_run
+from ganbench.tracking import check_reachable, experiment_id, make_client, mlflow_run
 from ganbench.tracking.layout import CLASSIFIER_SHA_TAG, ROLE_CLASSIFIER, ROLE_TAG
 
 log = logging.getLogger("ganbench.classifier")  # not __name__: `python -m` would call it __main__
@@ -291,6 +291,8 @@ def carve_heldout(data: DigitData, every: int = HELDOUT_EVERY) -> tuple[DigitDat
 
 def find_or_train(settings: EvalSettings, device: torch.device, tracking_uri: str) -> LoadedClassifier:
     """The classifier ``settings`` name, trained now if the cache has none, with its run in the store at ``tracking_uri``."""
+    # A dead server is found now, not after the training, by minutes of the MLflow client's retries.
+    check_reachable(tracking_uri)
     train, test = load_splits(settings.eval_dataset, settings.data_root, settings.heldout_split)
     client = make_client(tracking_uri)
     return get_classifier(train, test, settings.classifier, device, settings.classifier_path, (client, settings.experiment))
@@ -319,7 +321,7 @@ def main() -> None:
             print_error(PROG, exc)
             sys.exit(EXIT_USAGE)
 
-    app()
+    run_compact(app, PROG)  # an unknown dataset=, a misspelt key: one line and exit 2, as every other bad input
 
 
 if __name__ == "__main__":

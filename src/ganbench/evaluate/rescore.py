@@ -22,12 +22,12 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from ganbench.device import resolve_device, set_threads
-from ganbench.errors import EXIT_USAGE, ConfigError, UserError, first_line, print_error
+from ganbench.errors import EXIT_USAGE, ConfigError, UserError, hydra_message, print_error
 from ganbench.evaluate.errors import EvalError
 from ganbench.evaluate.settings import EvalSettings
 from ganbench.evaluate.stage import evaluate_generator
 from ganbench.models import build_generator
-from ganbench.tracking import RunLogger, make_client, reap_dead_runs, search_all
+from ganbench.tracking import RunLogger, check_reachable, make_client, reap_dead_runs, search_all, sqlite_path
 from ganbench.tracking.layout import (
     CHECKPOINT_ARTIFACT,
     CKPT_CONFIG,
@@ -126,7 +126,20 @@ def compose_config(overrides: Sequence[str]) -> DictConfig:
         with initialize_config_module("ganbench.conf", version_base="1.3"):
             return compose("config", overrides=list(overrides))
     except HydraException as exc:
-        raise ConfigError(first_line(exc)) from None
+        raise ConfigError(hydra_message(str(exc))) from None
+
+
+def open_store(uri: str) -> Any:
+    """A client for the store whose runs are re-scored; a dead server or a missing SQLite file is refused first.
+
+    MLflow's client would retry a dead server for minutes, and create an empty SQLite store (its folder and
+    our lock file too) where none is: neither can hold a run to re-score.
+    """
+    check_reachable(uri)
+    db = sqlite_path(uri)
+    if db is not None and not db.exists():
+        raise EvalError(f"no MLflow store at {uri}; give tracking.uri= of the store the runs were logged to")
+    return make_client(uri)
 
 
 def rescore(run_id: str | None, experiment: str | None, overrides: Sequence[str]) -> int:
@@ -135,7 +148,7 @@ def rescore(run_id: str | None, experiment: str | None, overrides: Sequence[str]
     settings = EvalSettings.from_config(cfg)
     set_threads((cfg.get("train") or {}).get("num_threads"))
     device = resolve_device(str(cfg.device))
-    client = make_client(str(cfg.tracking.uri))
+    client = open_store(str(cfg.tracking.uri))
     ids = [run_id] if run_id else runs_to_score(client, str(experiment))
     if not ids:
         raise EvalError(f"experiment {experiment!r} has no finished training runs to score")

@@ -6,12 +6,14 @@ nothing takes the whole config.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from ganbench import checks
 from ganbench.errors import ConfigError
 
 SPLITS = ("train", "test")
@@ -28,17 +30,66 @@ def inception_mode(value: Any) -> Any:
     return value
 
 
+# The integer settings of a classifier section (eval.classifier, eval.cas) and the least value of each.
+CLASSIFIER_INTS = {"epochs": 1, "min_steps": 0, "batch_size": 1, "width": 1, "feature_dim": 1, "seed": 0}
+# Fractions in [0, 1): at 1, dropout zeroes every feature, label smoothing makes every target uniform
+# and the augmentation's scale can shrink an image to a point.
+CLASSIFIER_FRACTIONS = ("dropout", "label_smoothing", "scale")
+
+
+def unknown_setting(section: str, key: str, known: Collection[str]) -> str:
+    """The line for a key ``eval.<section>`` does not read (a ``+eval.classifier.epoch=3`` typo), with the nearest name."""
+    if section == "cas" and key == "seed":
+        return "eval.cas.seed is not read: CAS's classifier is seeded by eval.seed; set that instead, or drop it"
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    hint = f"did you mean eval.{section}.{close[0]}? " if close else ""
+    return f"eval.{section}.{key} is not a setting of eval.{section}, so it would change nothing; {hint}fix the name or drop it"
+
+
+def classifier_problems(section: str, values: Mapping[str, Any], known: Collection[str]) -> list[str]:
+    """Every problem in ``eval.<section>``, a classifier's settings, one line each; keys it leaves out keep their defaults.
+
+    These reach torch only when the classifier trains, after the GAN has trained and its run is logged.
+    """
+    prefix = f"eval.{section}"
+    p = [unknown_setting(section, key, known) for key in values if key not in known]
+    for key, low in CLASSIFIER_INTS.items():
+        if key in values:
+            checks.int_at_least(p, f"{prefix}.{key}", values[key], low)
+    if values.get("train_limit") is not None:
+        checks.int_at_least(p, f"{prefix}.train_limit", values["train_limit"], 1, " or null")
+    if "lr" in values and (not checks.is_number(values["lr"]) or values["lr"] <= 0):
+        p.append(f"{prefix}.lr={values['lr']!r} is invalid: a learning rate must be a number > 0")
+    for key in ("weight_decay", "shift_px"):
+        if key in values and (not checks.is_number(values[key]) or values[key] < 0):
+            p.append(f"{prefix}.{key}={values[key]!r} is invalid: it must be a number >= 0")
+    for key in CLASSIFIER_FRACTIONS:
+        if key in values:
+            checks.number_in(p, f"{prefix}.{key}", values[key], 0, 1, high_open=True)
+    if "rotation_deg" in values:
+        checks.number_in(p, f"{prefix}.rotation_deg", values["rotation_deg"], 0, 180)
+    if values.get("arch", "digit") not in ("digit", "lenet"):  # classifier_net.ARCHS (which imports this module)
+        p.append(f"{prefix}.arch={values['arch']!r} is invalid: choose digit or lenet")
+    return p
+
+
 def eval_config_problems(ev: Mapping[str, Any]) -> list[str]:
     """Every problem in the ``eval`` config section, one line each."""
     p: list[str] = []
 
     def int_at_least(key: str, low: int, allow_null: bool = False) -> None:
-        value = ev.get(key) if "." not in key else ev.get(key.split(".")[0], {}).get(key.split(".")[1])
+        value = ev.get(key)
         if allow_null and value is None:
             return
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             p.append(f"eval.{key}={value!r} is invalid: it must be an integer >= {low}{' or null' if allow_null else ''}")
 
+    cas = ev.get("cas") or {}
+    # bool() would read any string, `eval.enabled=off` too, as true.
+    for key, value in (("enabled", ev.get("enabled", True)), ("reference_run", ev.get("reference_run", True)),
+                       ("cas.enabled", cas.get("enabled", False))):
+        if not isinstance(value, bool):
+            p.append(f"eval.{key}={value!r} is invalid: it must be true or false")
     int_at_least("num_samples", 2)
     int_at_least("batch_size", 1)
     int_at_least("every", 1, allow_null=True)
@@ -79,25 +130,23 @@ def eval_config_problems(ev: Mapping[str, Any]) -> list[str]:
         p.append(f"eval.modes_min_share={share!r} is invalid: it must be a number in (0, 1]")
     if inception_mode(ev.get("inception")) not in INCEPTION_MODES:
         p.append(f"eval.inception={ev.get('inception')!r} is invalid: choose auto, on or off")
-    cas = ev.get("cas", {})
-    if cas.get("enabled"):
-        int_at_least("cas.epochs", 1)
-        int_at_least("cas.min_steps", 0)
-        int_at_least("cas.batch_size", 1)
-        if isinstance(cas.get("batch_size"), int) and isinstance(ev.get("num_samples"), int) and cas["batch_size"] > ev["num_samples"]:
-            p.append(f"eval.cas.batch_size={cas['batch_size']} exceeds eval.num_samples={ev['num_samples']}; lower it or disable eval.cas.enabled")
-    int_at_least("classifier.epochs", 1)
-    int_at_least("classifier.batch_size", 1)
-    arch = ev.get("classifier", {}).get("arch", "digit")
-    if arch not in ("digit", "lenet"):  # classifier_net.ARCHS (which imports this module)
-        p.append(f"eval.classifier.arch={arch!r} is invalid: choose digit or lenet")
+    names = {f.name for f in fields(ClassifierSettings)}
+    classifier = ev.get("classifier") or {}
+    p += classifier_problems("classifier", classifier, names | {"path"})
+    path = classifier.get("path")
+    if path is not None and (isinstance(path, (bool, list, dict)) or not str(path).strip()):
+        p.append(f"eval.classifier.path={path!r} is invalid: give a classifier file, or null for the cached classifier")
+    p += classifier_problems("cas", cas, (names - {"seed"}) | {"enabled"})
+    if cas.get("enabled") is True and isinstance(cas.get("batch_size"), int) and isinstance(ev.get("num_samples"), int) \
+            and cas["batch_size"] > ev["num_samples"]:
+        p.append(f"eval.cas.batch_size={cas['batch_size']} exceeds eval.num_samples={ev['num_samples']}; lower it or disable eval.cas.enabled")
     int_at_least("image_size", 8, allow_null=True)
     int_at_least("stroke_limit", 1, allow_null=True)
     int_at_least("parzen_validation", 1)
     if not isinstance(ev.get("parzen", False), bool):
         p.append(f"eval.parzen={ev.get('parzen')!r} is invalid: it must be true or false")
     sigmas = ev.get("parzen_sigmas", [1.0])
-    if not isinstance(sigmas, list) or not sigmas or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in sigmas):
+    if not isinstance(sigmas, list) or not sigmas or not all(checks.is_number(v) and v > 0 for v in sigmas):
         p.append(f"eval.parzen_sigmas={sigmas!r} is invalid: it must be a non-empty list of numbers > 0 (e.g. numpy.logspace(-1, 0, 10))")
     return p
 
