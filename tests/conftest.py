@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import sys
@@ -122,6 +123,39 @@ def run_cli(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> C
             code = exc.code if isinstance(exc.code, int) else 1
         out = capsys.readouterr()
         return CliResult(int(code or 0), out.out, out.err)
+
+    return run
+
+
+def _reporting(target: Callable[..., None], args: tuple, errors: multiprocessing.Queue) -> None:
+    """A forked process's body: ``target(*args)``, with whatever it raises put on ``errors`` for the test to show."""
+    try:
+        if "torch" in sys.modules:
+            # GNU OpenMP is not fork-safe: a child entering the thread pool its parent started can wait for ever (a
+            # reference row's pair grid did). One thread keeps torch's kernels off that pool.
+            sys.modules["torch"].set_num_threads(1)
+        target(*args)
+    except BaseException as exc:
+        errors.put(f"{type(exc).__name__}: {exc}"[:1000])
+        raise
+
+
+@pytest.fixture
+def run_together() -> Callable[..., None]:
+    """``run_together(target, [args, ...])``: one forked process per args tuple, each running ``target(*args, barrier)``
+    with one barrier they share, so that racing writes really meet (forked: no re-import staggers them); fails with
+    what any of them raised."""
+
+    def run(target: Callable[..., None], args_per_process: list[tuple], timeout: float = 300) -> None:
+        ctx = multiprocessing.get_context("fork")
+        barrier, errors = ctx.Barrier(len(args_per_process)), ctx.Queue()
+        procs = [ctx.Process(target=_reporting, args=(target, (*args, barrier), errors)) for args in args_per_process]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(timeout=timeout)
+        messages = [errors.get() for _ in range(errors.qsize())]
+        assert [proc.exitcode for proc in procs] == [0] * len(procs), messages
 
     return run
 

@@ -241,22 +241,18 @@ def test_a_reference_run_from_cached_scores_keeps_its_pair_grid(dcgan, no_hub_we
 ROUNDS = 8
 
 
-def _reference_on_its_own_machine(evaluator, uri, cache, barrier, ids, errors):
+def _reference_on_its_own_machine(evaluator, uri, cache, ids, barrier):
     """One job on a machine of its own (its own cache, so its own file lock): each round, the reference run at once with the other."""
-    try:
-        os.environ["GANBENCH_CACHE"] = str(cache)
-        client = make_client(uri)
-        for k in range(ROUNDS):
-            reference.forget_reference_runs()
-            barrier.wait(timeout=30)
-            ids.put((k, reference.reference_run(evaluator, client, f"machines-{k}")))
-    except BaseException as exc:
-        errors.put(f"{type(exc).__name__}: {exc}"[:1000])
-        raise
+    os.environ["GANBENCH_CACHE"] = str(cache)
+    client = make_client(uri)
+    for k in range(ROUNDS):
+        reference.forget_reference_runs()
+        barrier.wait(timeout=30)
+        ids.put((k, reference.reference_run(evaluator, client, f"machines-{k}")))
 
 
 @pytest.mark.slow
-def test_jobs_on_two_machines_settle_on_one_reference_run(dcgan, tmp_path, no_hub_weights, mlflow_uri):
+def test_jobs_on_two_machines_settle_on_one_reference_run(dcgan, tmp_path, no_hub_weights, mlflow_uri, run_together):
     # SLURM nodes with caches of their own do not share reference_run's file lock: both can log the row. Each then
     # keeps the earliest, deleting its own when it came second, so every job names one run and the store holds one.
     cfg, _ = dcgan
@@ -271,15 +267,8 @@ def test_jobs_on_two_machines_settle_on_one_reference_run(dcgan, tmp_path, no_hu
         (cache / "eval").mkdir(parents=True)
         for path in scores:
             shutil.copy(path, cache / "eval" / path.name)
-    ctx = multiprocessing.get_context("fork")  # the evaluator is handed over as it is; only MLflow work races
-    barrier, ids, errors = ctx.Barrier(2), ctx.Queue(), ctx.Queue()
-    procs = [ctx.Process(target=_reference_on_its_own_machine, args=(evaluator, mlflow_uri, c, barrier, ids, errors)) for c in caches]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(timeout=300)
-    messages = [errors.get() for _ in range(errors.qsize())]
-    assert [proc.exitcode for proc in procs] == [0, 0], messages
+    ids = multiprocessing.get_context("fork").Queue()  # the evaluator is handed over as it is; only MLflow work races
+    run_together(_reference_on_its_own_machine, [(evaluator, mlflow_uri, cache, ids) for cache in caches])
 
     named: dict[int, set[str]] = {}
     for _ in range(2 * ROUNDS):

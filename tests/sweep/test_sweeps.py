@@ -214,37 +214,23 @@ def test_sigterm_to_a_joblib_sweep_closes_its_parent_run_killed(tmp_path, mlflow
     assert parent.info.status == "KILLED" and "stopped before" in parent.data.tags["killed"]
 
 
-def open_store_and_log_a_run(uri, barrier, errors):
+def open_store_and_log_a_run(uri, barrier):
     """One of the racing processes: all open the new store at the same moment, then log a run."""
-    try:
-        barrier.wait(timeout=60)
-        client = make_client(uri)
-        run = client.create_run(experiment_id(client, "race"))
-        client.log_metric(run.info.run_id, "x", 1.0)
-        client.set_terminated(run.info.run_id)
-    except BaseException as exc:
-        errors.put(f"{type(exc).__name__}: {exc}"[:1000])
-        raise
+    barrier.wait(timeout=60)
+    client = make_client(uri)
+    run = client.create_run(experiment_id(client, "race"))
+    client.log_metric(run.info.run_id, "x", 1.0)
+    client.set_terminated(run.info.run_id)
 
 
-def test_parallel_processes_create_one_new_sqlite_store_without_errors(tmp_path):
+def test_parallel_processes_create_one_new_sqlite_store_without_errors(tmp_path, run_together):
     """Four processes open a store that does not exist yet at the same moment.
 
     Without the lock beside the file, MLflow's table creation races ("duplicate column name") and
     three of the four fail; with it each finds the tables the first one made.
     """
-    import multiprocessing
-
     uri = f"sqlite:///{tmp_path}/race/mlflow.db"
-    ctx = multiprocessing.get_context("fork")  # no re-import: the four really start together
-    barrier, errors = ctx.Barrier(4), ctx.Queue()
-    procs = [ctx.Process(target=open_store_and_log_a_run, args=(uri, barrier, errors)) for _ in range(4)]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(timeout=300)
-    messages = [errors.get() for _ in range(errors.qsize())]
-    assert [proc.exitcode for proc in procs] == [0] * 4, messages
+    run_together(open_store_and_log_a_run, [(uri,)] * 4)
     client = make_client(uri)
     exp = client.get_experiment_by_name("race")
     assert len(client.search_runs([exp.experiment_id])) == 4

@@ -1,7 +1,5 @@
 """MLflow stores: paging through every run, children of a parent, experiments created once, also by racing jobs."""
 
-import multiprocessing
-
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -35,33 +33,21 @@ def test_an_experiment_is_created_once_beside_its_sqlite_store(mlflow_uri, tmp_p
     assert client.get_experiment(first).artifact_location == (tmp_path / "mlartifacts" / "a_b").as_uri()
 
 
-def _open_experiments(uri, barrier, errors):
+def _open_experiments(uri, barrier):
     """One of two jobs starting together: each round, the id of an experiment somebody made without ganbench."""
-    try:
-        client = make_client(uri)
-        for k in range(ROUNDS):
-            barrier.wait(timeout=30)
-            experiment_id(client, f"by-hand-{k}")
-    except BaseException as exc:
-        errors.put(f"{type(exc).__name__}: {exc}"[:1000])
-        raise
+    client = make_client(uri)
+    for k in range(ROUNDS):
+        barrier.wait(timeout=30)
+        experiment_id(client, f"by-hand-{k}")
 
 
-def test_jobs_starting_together_in_an_experiment_made_by_hand_both_run(mlflow_uri):
+def test_jobs_starting_together_in_an_experiment_made_by_hand_both_run(mlflow_uri, run_together):
     # An experiment made in the MLflow UI (or by `mlflow experiments create`) has no ganbench kind tag; each job sets
     # it. MLflow looks the tag up, then inserts it, so two jobs at once broke its unique key and one failed.
     client = MlflowClient(mlflow_uri)
     for k in range(ROUNDS):
         client.create_experiment(f"by-hand-{k}")
-    ctx = multiprocessing.get_context("fork")  # no re-import: the two really start together
-    barrier, errors = ctx.Barrier(2), ctx.Queue()
-    procs = [ctx.Process(target=_open_experiments, args=(mlflow_uri, barrier, errors)) for _ in range(2)]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(timeout=300)
-    messages = [errors.get() for _ in range(errors.qsize())]
-    assert [proc.exitcode for proc in procs] == [0, 0], messages
+    run_together(_open_experiments, [(mlflow_uri,), (mlflow_uri,)])
     for k in range(ROUNDS):
         assert client.get_experiment_by_name(f"by-hand-{k}").tags[layout.EXPERIMENT_KIND_TAG] == layout.EXPERIMENT_KIND
 
