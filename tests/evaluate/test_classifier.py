@@ -14,7 +14,7 @@ import torch
 import torch_fidelity
 from mlflow.tracking import MlflowClient
 
-from ganbench.data import load_dataset
+from ganbench.data import load_dataset, same_images
 from ganbench.data.preprocess import to_uint8, to_unit
 from ganbench.evaluate import ClassifierError
 from ganbench.evaluate import classifier as module
@@ -24,7 +24,6 @@ from ganbench.evaluate.classifier import (
     load_classifier,
     load_splits,
     log_classifier_run,
-    same_images,
     save_classifier,
 )
 from ganbench.evaluate.classifier_net import DigitClassifier, LeNetClassifier, augment

@@ -11,6 +11,7 @@ from ganbench.data.core import (
     dataset_label,
     drawn_from,
     preprocess_problem,
+    same_images,
 )
 from ganbench.data.hoda import read_hoda_cdb
 from ganbench.data.hoda_reader import hoda_reader
@@ -32,4 +33,5 @@ __all__ = [
     "mnist_style",
     "preprocess_problem",
     "read_hoda_cdb",
+    "same_images",
 ]

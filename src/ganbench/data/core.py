@@ -69,6 +69,14 @@ class DigitData:
         }
 
 
+def same_images(a: DigitData, b: DigitData) -> bool:
+    """Whether two splits hold the same images (MNIST without its training split: train is test).
+
+    Compared by content: sign_digits' two splits come from one folder, so their files alone look the same.
+    """
+    return len(a) == len(b) and torch.equal(a.labels, b.labels) and torch.equal(a.images, b.images)
+
+
 def drawn_from(data: DigitData, other: DigitData, probes: int = 8) -> bool:
     """Whether ``data``'s images come from ``other`` (MNIST without its training files trains on its test split):
     its first ``probes`` images, with their labels, all occur in ``other``. Disjoint splits share none of them."""

@@ -22,7 +22,7 @@ from typing import Any
 import hydra
 import torch
 
-from ganbench.data import DEFAULT_PREPROCESS, DigitData, cache_root, load_dataset
+from ganbench.data import DEFAULT_PREPROCESS, DigitData, cache_root, load_dataset, same_images
 from ganbench.data.cache import cache_key, file_sha256
 from ganbench.device import resolve_device, set_threads
 from ganbench.errors import EXIT_USAGE, UserError, first_line, print_error, run_compact
@@ -125,14 +125,6 @@ def classifier_key(train: DigitData, settings: ClassifierSettings) -> str:
 def classifier_path(dataset: str, image_size: int, key: str) -> Path:
     """Where the cached classifier for ``key`` lives."""
     return cache_root() / "classifiers" / f"{dataset}-{image_size}-{key}.pt"
-
-
-def same_images(a: DigitData, b: DigitData) -> bool:
-    """Whether two splits hold the same images (MNIST without its training split: train is test).
-
-    Compared by content: sign_digits' two splits come from one folder, so their files alone look the same.
-    """
-    return len(a) == len(b) and torch.equal(a.labels, b.labels) and torch.equal(a.images, b.images)
 
 
 def train_and_save(train: DigitData, test: DigitData, settings: ClassifierSettings, path: Path, device: torch.device | str = "cpu") -> LoadedClassifier:

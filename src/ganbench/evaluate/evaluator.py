@@ -18,11 +18,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ganbench.data import cache_root, dataset_label
+from ganbench.data import cache_root, dataset_label, same_images
 from ganbench.data.cache import cache_key, file_sha256
 from ganbench.data.preprocess import to_uint8
 from ganbench.errors import first_line
-from ganbench.evaluate.classifier import LoadedClassifier, get_classifier, load_splits, log_classifier_run, same_images
+from ganbench.evaluate.classifier import LoadedClassifier, get_classifier, load_splits, log_classifier_run
 from ganbench.evaluate.batchnorm import sampling_generator, smallest_batch
 from ganbench.evaluate.classifier_net import accuracy, train_cas_classifier, training_updates
 from ganbench.evaluate.errors import ClassifierError, EvalError

@@ -1,7 +1,7 @@
 """MLflow as the record: stores (``store``), runs (``runs``) and the record's layout (``layout``)."""
 
 from ganbench.tracking.lease import Heartbeat, reap_dead_runs
-from ganbench.tracking.runs import RunLogger, flatten, git_commit, git_state, grid_tags, mlflow_run, to_container
+from ganbench.tracking.runs import RunLogger, flatten, git_state, grid_tags, mlflow_run, to_container
 from ganbench.tracking.store import (
     TrackingError,
     check_reachable,
@@ -24,7 +24,6 @@ __all__ = [
     "experiment_id",
     "is_duplicate_key",
     "flatten",
-    "git_commit",
     "git_state",
     "grid_tags",
     "make_client",
