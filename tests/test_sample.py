@@ -151,6 +151,23 @@ def test_sample_draws_a_registered_model_by_version_and_by_alias(trained, tmp_pa
         assert line.startswith(f"ganbench.sample: error: model={unknown}: no such model")
 
 
+def test_latest_draws_the_highest_version_of_a_registered_model(trained, tmp_path, run_cli):
+    uri, run_id, _ = trained
+    _, (copy,) = sweep_of_copies(uri, run_id, "versions", {"a": (1.0, 0.2)}, tmp_path)
+    client = MlflowClient(uri)
+    client.create_registered_model("gens")
+    source = client.get_run(run_id).data.tags[layout.GENERATOR_MODEL_TAG]
+    for run in (run_id, copy, run_id):  # versions 1, 2, 3; version 3 deleted: "latest" is the highest left, 2
+        client.create_model_version("gens", source, run_id=run)
+    client.delete_model_version("gens", "3")
+    proc = run_cli(sample_main, "model=models:/gens/latest", "n=2", f"out={tmp_path / 'l.png'}", f"tracking.uri={uri}")
+    assert proc.returncode == 0, proc.stderr
+    assert f"samples of run {copy}" in proc.stdout  # version 2, the highest left
+    client.create_registered_model("empty_gens")
+    proc = run_cli(sample_main, "model=models:/empty_gens/latest", f"out={tmp_path / 'e.png'}", f"tracking.uri={uri}")
+    assert proc.returncode == 2 and "no registered model 'empty_gens' with a version" in proc.stderr
+
+
 class _Trap:
     """A pickle that, unpickled, writes a file: what a hostile model in a shared store could do instead."""
 

@@ -3,7 +3,7 @@
     python -m ganbench.sample run_id=<id> n=100 label=3 out=digits.png
     python -m ganbench.sample run_id=best parent=<sweep run id | latest> metric=gen_accuracy out=best.png
     python -m ganbench.sample model=models:/m-<id> n=64 seed=1 out=samples.npz
-    python -m ganbench.sample model=models:/<registered name>/<version>   # or models:/<name>@<alias>
+    python -m ganbench.sample model=models:/<registered name>/<version>   # or /latest, or models:/<name>@<alias>
     python -m ganbench.sample run_id=<id> grid=false out=digits/      # one PNG per sample
 
 The generator is rebuilt from the run's ``checkpoints/final.pt``, read as tensors only (a ``models:/`` URI names the
@@ -119,13 +119,21 @@ def best_run_id(client: Any, settings: SampleSettings) -> str:
 
 def model_run_id(client: Any, uri: str) -> str:
     """The training run behind a model URI: a logged model (``models:/m-<id>``) or a registered model's version
-    (``models:/<name>/<version>``, ``models:/<name>@<alias>``)."""
+    (``models:/<name>/<version>``, ``models:/<name>/latest``, ``models:/<name>@<alias>``)."""
     ref = uri.removeprefix("models:/")
     name, at, alias = ref.partition("@")
     registered, slash, version = ref.partition("/")
     if not (at or slash):
         return client.get_logged_model(ref).source_run_id
-    found = client.get_model_version_by_alias(name, alias) if at else client.get_model_version(registered, version)
+    if at:
+        found = client.get_model_version_by_alias(name, alias)
+    elif version == "latest":  # MLflow's own URIs mean the highest version number, whatever its stage
+        versions = client.search_model_versions(f"name = '{registered}'")
+        if not versions:
+            raise ConfigError(f"model={uri}: no registered model {registered!r} with a version; check model= and tracking.uri=")
+        found = max(versions, key=lambda v: int(v.version))
+    else:
+        found = client.get_model_version(registered, version)
     if found.run_id:
         return found.run_id
     if found.model_id:  # a version registered from a logged model MLflow did not link to its run
@@ -153,8 +161,8 @@ def load_generator(client: Any, settings: SampleSettings, device: torch.device) 
         try:
             run_id = model_run_id(client, uri)
         except MlflowException:
-            raise ConfigError(f"model={uri}: no such model in {settings.tracking_uri} (models:/m-<id>, models:/<name>/<version> "
-                              "or models:/<name>@<alias>); check model= and tracking.uri=") from None
+            raise ConfigError(f"model={uri}: no such model in {settings.tracking_uri} (models:/m-<id>, models:/<name>/<version>, "
+                              "models:/<name>/latest or models:/<name>@<alias>); check model= and tracking.uri=") from None
     elif run_id == "best":
         run_id = best_run_id(client, settings)
     try:
