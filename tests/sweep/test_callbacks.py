@@ -119,6 +119,21 @@ def test_failed_and_diverged_jobs_are_results_the_sweep_ends_normally(tmp_path, 
     assert client.get_run(parent).info.status == "FINISHED" and callback.run_id is None
 
 
+def test_a_sweep_whose_every_job_was_refused_ends_failed(tmp_path, store, capsys):
+    cfg = sweep_config(tmp_path, store, "train.batch_size=0,-1")
+    callback = MlflowParentRun()
+    callback.on_multirun_start(cfg)
+    parent = callback.run_id
+    for num, size in enumerate((0, -1)):
+        job_end(callback, cfg, num, [f"train.batch_size={size}"], value={"status": "INVALID", "error": f"train.batch_size={size} is invalid"})
+    with pytest.raises(SystemExit) as stop:
+        callback.on_multirun_end(cfg)
+    assert stop.value.code == 2
+    run = make_client(cfg.tracking.uri).get_run(parent)
+    assert run.info.status == "FAILED" and run.data.metrics["jobs_invalid"] == 2  # nothing trained: not an empty result
+    assert "job(s) #0 did not run" in capsys.readouterr().err
+
+
 def test_a_sweep_that_stops_early_leaves_its_parent_killed_not_running(tmp_path, store):
     cfg = sweep_config(tmp_path, store, "seed=0,1")
     callback = MlflowParentRun()

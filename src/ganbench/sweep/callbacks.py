@@ -9,8 +9,9 @@ Registered in ``conf/config.yaml`` (``hydra.callbacks``). In a multirun:
 - ``on_job_end`` (in the job's own process) writes the job's outcome to
   ``<job folder>/ganbench_job.json`` and tags its run with the job's overrides;
 - ``on_multirun_end`` (the submitting process again) counts the children by status, logs the
-  job list and the sweep's config to the parent run, closes it FINISHED and exits with status 2
-  when a job had an invalid config (FAILED and diverged jobs are results: they keep status 0).
+  job list and the sweep's config to the parent run, closes it FINISHED (FAILED when every job was refused and
+  nothing trained) and exits with status 2 when a job had an invalid config (FAILED and diverged jobs are
+  results: they keep status 0).
 
 A sweep that stops early (Ctrl-C, SIGTERM, a launcher error) leaves its parent run KILLED, not RUNNING. The same
 sweep started while it still runs in another process is refused, and so is a store that refuses the
@@ -279,8 +280,10 @@ class MlflowParentRun(Callback):
                 with writing(client, self.run_id, f"the sweep's {extra}"):
                     client.log_artifact(self.run_id, str(sweep_dir / extra), layout.SWEEP_ARTIFACT_DIR)
         self._stop_heartbeat()
+        # A sweep whose every job was refused trained nothing: FAILED, so that nobody reads it as an empty result.
+        status = "FAILED" if jobs and len(invalid) == len(jobs) and not children else "FINISHED"
         with writing(client, self.run_id, "the sweep's end"):
-            client.set_terminated(self.run_id, "FINISHED")
+            client.set_terminated(self.run_id, status)
         return summary, jobs
 
     def __getstate__(self) -> dict[str, Any]:
