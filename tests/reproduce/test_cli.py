@@ -81,3 +81,21 @@ def test_bad_arguments_are_one_line_with_exit_2(mlflow_uri: str, tmp_path: Path,
     assert main(["--bogus"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and "sweep='nope'" in err[0] and "no MLflow store" in err[1] and "--bogus" in err[2]
+
+
+def test_the_whole_command_trains_the_sweep_then_writes_its_table(mlflow_uri: str, tmp_path: Path, quick_eval_overrides, capfd):
+    # One system, one seed, a few steps: the path a user takes, from the sweep to the table, with real runs.
+    args = ["hydra.sweeper.params.experiment=reproduce/s1", "hydra.sweeper.params.seed=0", "train.max_steps=3",
+            *quick_eval_overrides, "eval.cas.enabled=false", f"hydra.sweep.dir={tmp_path / 'multirun'}",
+            f"tracking.uri={mlflow_uri}", f"out={tmp_path / 'out'}"]
+    assert main(args) == 0
+    md = (tmp_path / "out" / "REPRODUCTION.md").read_text()
+    assert "python -m ganbench.reproduce hydra.sweeper.params.experiment=reproduce/s1" in md  # the command behind it
+    s1 = [line for line in md.splitlines() if line.startswith("| S1")]
+    assert s1 and all("not run yet" not in line for line in s1)  # S1 trained and was checked ...
+    assert "not run yet" in md  # ... the other systems say they were not
+    client = MlflowClient(mlflow_uri)
+    (run,) = [r for r in client.search_runs([client.get_experiment_by_name("reproduce").experiment_id])
+              if r.data.tags.get(ROLE_TAG) != ROLE_SWEEP and PARENT_TAG in r.data.tags]
+    assert run.info.status == "FINISHED" and run.data.tags[SEED_TAG] == "0" and "gen_accuracy" in run.data.metrics
+    assert "reproduction table:" in capfd.readouterr().out
