@@ -49,6 +49,15 @@ def compose_cfg(*overrides: str):
         ("optim.name=sgd optim.momentum=-1", "optim.momentum=-1 is invalid"),
         ("+model.conditioning=projection", "model.conditioning=projection does nothing for model=dcgan"),
         ("model=cgan +model.conditioning=cbn", "model.conditioning=cbn does nothing for model=cgan"),
+        ("model=wgan model.weight_clip=-1", "model.weight_clip=-1 is invalid: give the critic's weight limit (> 0"),
+        ("model=wgan model.weight_clip=0", "model.weight_clip=0 is invalid"),
+        ("model=wgan_gp model.gradient_penalty=-3", "model.gradient_penalty=-3 is invalid: it must be a number >= 0"),
+        ("model=acgan model.class_loss_weight=-1", "model.class_loss_weight=-1 is invalid"),
+        ("model.generator.channels=[0]", "model=dcgan cannot be built or run with these settings (IndexError"),
+        ("model.discriminator.kernel_size=0", "model=dcgan cannot be built or run with these settings"),
+        ("model=gan model.discriminator.pieces=0", "model=gan cannot be built or run with these settings"),
+        ("stabilize=noisy stabilize.noisy.flip_prob=0.05 train.batch_size=16",
+         "stabilize.noisy.flip_prob=0.05 flips int(0.05 x 16) = 0 targets of a batch of train.batch_size=16: raise it to at least 0.0625"),
     ],
 )
 def test_invalid_values_are_named_with_what_to_do(override, message):
@@ -66,6 +75,18 @@ def test_an_image_size_a_model_cannot_produce_is_refused_before_training(tmp_pat
     with pytest.raises(ConfigError, match="model=dcgan cannot make 30x30 images"):
         run(cfg)
     assert not (tmp_path / "m.db").exists()
+
+
+@pytest.mark.parametrize("override", ["eval.inception=on", "eval.inception_weights=/nonexistent/w.pth"])
+def test_missing_inception_weights_asked_for_are_refused_before_training(tmp_path, monkeypatch, override):
+    from ganbench.app import run
+    from ganbench.evaluate.errors import EvalError
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # an empty hub cache, whatever this machine holds
+    cfg = compose_cfg(override, f"tracking.uri=sqlite:///{tmp_path}/m.db")
+    with pytest.raises(EvalError, match="Inception weights not found|no such file"):
+        run(cfg)
+    assert not (tmp_path / "m.db").exists()  # no run, let alone a FAILED one after a whole training
 
 
 def test_the_default_config_is_valid():

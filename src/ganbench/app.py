@@ -19,6 +19,7 @@ from ganbench.memory import keep_freed_memory
 from ganbench.models import is_conditional
 from ganbench import evaluate
 from ganbench.evaluate import EvalSettings
+from ganbench.evaluate.features import inception_weights
 from ganbench.stabilize import TrickSet, stabilize_tag
 from ganbench.sweep.parent import in_multirun, sweep_parent_run_id
 from ganbench.tracking import (
@@ -77,6 +78,8 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, Any]:
     for line in validate.config_advice(cfg):
         log.warning(line)
     evaluation = EvalSettings.from_config(cfg)
+    if evaluation.enabled:
+        inception_weights(evaluation.inception)  # eval.inception=on without weights fails now, not after training
     name = run_name(cfg)
     settings = TrainSettings.from_config(cfg, name)
     set_threads(cfg.train.num_threads)

@@ -6,14 +6,14 @@ raises ConfigError with all of them.
 
 from __future__ import annotations
 
-
 from collections.abc import Sequence
 
+import torch
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
-from ganbench.checks import int_at_least, is_number, number_in
+from ganbench.checks import int_at_least, is_int, is_number, number_in
 from ganbench.data import DATASETS, DEFAULT_PREPROCESS, preprocess_problem
 from ganbench.errors import ConfigError, first_line
 from ganbench.evaluate.settings import eval_config_problems
@@ -152,6 +152,12 @@ def config_problems(cfg: DictConfig) -> list[str]:
                  f"conditioning choice; use model=cgan_conv, acgan, cgan_projection or sngan, or drop it")
     if "spectral_norm" in tricks.names and cfg.model.discriminator.get("spectral_norm"):
         p.append(f"stabilize=spectral_norm is already built into model={cfg.model.name}'s discriminator; drop the trick")
+    flip_prob = (cfg.stabilize.get("noisy") or {}).get("flip_prob")
+    if "noisy" in tricks.names and not trick_problems and is_int(t.batch_size) and 0 < flip_prob * t.batch_size < 1:
+        # Seed S0b's rule flips int(flip_prob * batch) targets: none at all here, yet the run would be tagged noisy.
+        p.append(f"stabilize.noisy.flip_prob={flip_prob} flips int({flip_prob} x {t.batch_size}) = 0 targets of a "
+                 f"batch of train.batch_size={t.batch_size}: raise it to at least {1 / t.batch_size:.3g}, raise the "
+                 f"batch size, or drop the trick")
     if "mode_seeking" in tricks.names and t.fake_labels == "real":
         p.append("stabilize=mode_seeking does not fit train.fake_labels=real: it draws the fakes' labels in same-label "
                  "pairs, and the real batch's labels are not paired; use train.fake_labels=uniform or drop the trick")
@@ -166,6 +172,7 @@ def config_problems(cfg: DictConfig) -> list[str]:
     for net in ("generator", "discriminator"):
         if cfg.model[net].get("bn_momentum") is not None:  # BatchNorm's running-statistics weight of each batch
             number_in(p, f"model.{net}.bn_momentum", cfg.model[net].bn_momentum, 0, 1, low_open=True)
+    p += model_number_problems(cfg.model)
     if t.d_update == "separate" and not trick_problems and cfg.loss.name in LOSSES:  # the tricks' terms can be built
         p += separate_update_problems(cfg, tricks)
     if not p:
@@ -202,17 +209,64 @@ def separate_update_problems(cfg: DictConfig, tricks: TrickSet) -> list[str]:
     return p
 
 
+def model_number_problems(model: DictConfig) -> list[str]:
+    """The model's own loss settings: WGAN's clip, WGAN-GP's penalty weight, ACGAN's class-loss weight."""
+    p: list[str] = []
+    clip = model.get("weight_clip")
+    if clip is not None and (not is_number(clip) or clip <= 0):  # a clip of -1 would set every weight to -1
+        p.append(f"model.weight_clip={clip!r} is invalid: give the critic's weight limit (> 0, e.g. 0.01), or null for none")
+    for key, example in (("gradient_penalty", "10"), ("class_loss_weight", "1")):
+        value = model.get(key)
+        if value is not None and (not is_number(value) or value < 0):  # a negative weight rewards what it should punish
+            p.append(f"model.{key}={value!r} is invalid: it must be a number >= 0 (e.g. {example})")
+    return p
+
+
+def build_and_run(model: dict, z_dim: int, size: int) -> None:
+    """Build G and D and pass two samples through both: a width, kernel or piece count they cannot use fails here.
+
+    In eval mode and with a generator of its own, so validation draws nothing from the run's random stream
+    (dropout in train mode would).
+    """
+    generator, discriminator = build_models(model, z_dim, size, 10)
+    z = torch.randn(2, z_dim, generator=torch.Generator().manual_seed(0))
+    labels = torch.tensor([0, 1])
+    with torch.no_grad():
+        images = generator.eval()(z, labels)
+        if tuple(images.shape) != (2, 1, size, size):
+            raise ValueError(f"G draws images of shape {tuple(images.shape)[1:]}, not (1, {size}, {size})")
+        discriminator.eval()(images, labels)
+
+
+BUILD_ERRORS = (ValueError, TypeError, RuntimeError, IndexError, ZeroDivisionError, InstantiationException)
+
+
 def model_problems(cfg: DictConfig) -> list[str]:
-    """Build the nets once on the CPU: an image size or width the architecture cannot produce fails here."""
-    size = cfg.dataset.image_size
+    """Build the nets once on the CPU and run them on two samples: a config the architecture cannot use fails here.
+
+    The error blames the image size only when the same model works at 28x28; otherwise its own settings.
+    """
+    size, model = cfg.dataset.image_size, OmegaConf.to_container(cfg.model, resolve=True)
     try:
-        build_models(OmegaConf.to_container(cfg.model, resolve=True), cfg.noise.dim, size, 10)
-    except (ValueError, TypeError, RuntimeError, InstantiationException) as exc:
+        build_and_run(model, cfg.noise.dim, size)  # type: ignore[arg-type]
+    except BUILD_ERRORS as exc:
         cause = exc.__cause__ if isinstance(exc, InstantiationException) and exc.__cause__ else exc
-        reason = first_line(cause, 1000)
-        return [f"model={cfg.model.name} cannot make {size}x{size} images with this config ({reason}); "
-                f"choose another dataset.image_size (28 and 32 work for every model) or change the model's widths"]
+        reason = first_line(f"{type(cause).__name__}: {cause}", 1000)
+        if size != 28 and works_at(model, cfg.noise.dim, 28):  # type: ignore[arg-type]
+            return [f"model={cfg.model.name} cannot make {size}x{size} images with this config ({reason}); "
+                    f"choose another dataset.image_size (28 and 32 work for every model) or change the model's widths"]
+        return [f"model={cfg.model.name} cannot be built or run with these settings ({reason}); "
+                "check the model.* overrides (widths, kernel sizes, pieces, norms)"]
     return []
+
+
+def works_at(model: dict, z_dim: int, size: int) -> bool:
+    """Whether the model builds and runs at ``size``."""
+    try:
+        build_and_run(model, z_dim, size)
+    except BUILD_ERRORS:
+        return False
+    return True
 
 
 def override_problems(overrides: Sequence[str]) -> list[str]:

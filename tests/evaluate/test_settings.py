@@ -79,6 +79,16 @@ def test_the_new_metric_settings_are_read_and_each_problem_is_one_line(compose_c
     assert EvalSettings.from_config(compose_cfg("eval.bn_mode=standing", "eval.fid_inf=true")).metrics.fid_inf is True
 
 
+def test_too_few_images_for_the_nearest_neighbour_metrics_are_refused_before_scoring(compose_cfg):
+    # torch-fidelity's precision/recall and density/coverage need more points than their k: 5 samples would crash late.
+    for key, value in (("num_samples", 5), ("inception_num_samples", 3), ("reference_limit", 4)):
+        with pytest.raises(ConfigError, match=rf"eval.{key}={value} is too small for the k-nearest-neighbour metrics \(k=5"):
+            EvalSettings.from_config(compose_cfg(f"eval.{key}={value}", "eval.cas.enabled=false"))
+    with pytest.raises(ConfigError, match=r"k=8"):
+        EvalSettings.from_config(compose_cfg("eval.num_samples=8", "eval.prc_neighborhood=8", "eval.cas.enabled=false"))
+    EvalSettings.from_config(compose_cfg("eval.num_samples=6", "eval.cas.enabled=false"))  # k + 1 is enough
+
+
 @pytest.mark.parametrize("mode", ["batch", "standing"])
 def test_batch_statistics_need_batches_of_two(compose_cfg, mode):
     with pytest.raises(ConfigError, match=rf"eval.batch_size=1 is too small for eval.bn_mode={mode}"):

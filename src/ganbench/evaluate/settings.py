@@ -108,6 +108,14 @@ def eval_config_problems(ev: Mapping[str, Any]) -> list[str]:
     int_at_least("standing_steps", 1)
     int_at_least("fid_inf_points", 2)
     int_at_least("fid_inf_min_samples", 2)
+    ks = [ev.get(k) for k in ("prc_neighborhood", "density_neighborhood")]
+    if all(isinstance(k, int) and not isinstance(k, bool) for k in ks):
+        k = max(ks)  # precision/recall and density/coverage find each point's k-th neighbour among the others
+        for key in ("num_samples", "inception_num_samples", "reference_limit"):
+            value = ev.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and 2 <= value <= k:
+                p.append(f"eval.{key}={value} is too small for the k-nearest-neighbour metrics (k={k}, "
+                         f"eval.prc_neighborhood / eval.density_neighborhood): give more than {k} images")
     if ev.get("bn_mode") not in BN_MODES:
         p.append(f"eval.bn_mode={ev.get('bn_mode')!r} is invalid: choose eval, batch or standing")
     elif ev["bn_mode"] != "eval" and ev.get("batch_size") == 1:
