@@ -63,6 +63,17 @@ def test_an_unknown_store_scheme_is_one_line_naming_the_uri_and_what_works():
     assert "\n" not in message and "tracking.uri=garbage://x" in message and "'garbage'" in message and "sqlite:///" in message
 
 
+@pytest.mark.parametrize("reader", [False, True])
+def test_a_file_that_is_not_a_database_is_one_line_naming_it(tmp_path, reader):
+    junk = tmp_path / "notes.db"
+    junk.write_text("these are my notes, not an MLflow store\n" * 100)
+    with pytest.raises(TrackingError) as err:
+        make_client(f"sqlite:///{junk}", reader=reader)
+    message = str(err.value)
+    assert "\n" not in message and f"tracking.uri=sqlite:///{junk} cannot be used" in message and "not a database" in message
+    assert junk.read_text().startswith("these are my notes")  # left as it was
+
+
 def test_the_app_refuses_an_unknown_store_with_exit_2(run_cli, tmp_path):
     proc = run_cli("ganbench", "tracking.uri=garbage://x", "data.limit=256", "train.batch_size=64", f"hydra.run.dir={tmp_path}/out")
     assert proc.returncode == 2

@@ -84,7 +84,8 @@ def make_client(uri: str, *, reader: bool = False) -> MlflowClient:
             # Building the client builds the store, which creates the tables of a new file.
             client = MlflowClient(tracking_uri=uri)
     except Exception as exc:  # MLflow's own errors, and SQLAlchemy's while it creates a new store's tables
-        if not isinstance(exc, MlflowException) and not any(m in str(exc) for m in ("readonly database", "disk is full", "unable to open")):
+        known = ("readonly database", "disk is full", "unable to open", "file is not a database", "database disk image is malformed")
+        if not isinstance(exc, MlflowException) and not any(m in str(exc) for m in known):
             raise
         scheme = urlparse(uri).scheme
         reason = f"MLflow has no store for the scheme {scheme!r}" if "unsupported URI" in str(exc) else first_line(exc)
