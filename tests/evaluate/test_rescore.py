@@ -144,6 +144,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
         (["run_id"], "is not key=value"),
         (["run_id=x", "eval.no_such_key=1"], "eval.no_such_key"),
         (["run_id=x", "eval.num_samples=1", "eval.cas.enabled=false"], "eval.num_samples=1 is invalid"),
+        (["run_id=x", "dataset=mnist"], "dataset=mnist: a re-scoring takes the run's own model, dataset and noise"),
+        (["run_id=x", "+model.generator.width=8"], "+model.generator.width=8: a re-scoring takes the run's own"),
     ):
         assert main(argv) == 2, argv
         err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ganbench.evaluate:")]
@@ -184,7 +186,7 @@ def test_a_missing_store_is_refused_and_nothing_is_created(tmp_path, capsys, tar
 @pytest.mark.parametrize(
     "override,message",
     [
-        ("dataset=nosuch", "In 'config': Could not find 'dataset/nosuch'; Available options in 'dataset': hoda, mnist, sign_digits"),
+        ("eval=nosuch", "In 'config': Could not find 'eval/nosuch'; Available options in 'eval': default"),
         ("eval.classifier.epoch=3", "Could not override 'eval.classifier.epoch'. To append to your config use +eval.classifier.epoch=3"),
         ("eval.classifier.lr=-1", "eval.classifier.lr=-1 is invalid: a learning rate must be a number > 0"),
     ],

@@ -99,6 +99,10 @@ def runs_to_score(client: Any, experiment: str) -> list[str]:
     return [r.info.run_id for r in runs if r.data.tags.get(ROLE_TAG) not in NOT_TRAINING]
 
 
+# What a re-scoring can set; everything else comes from the run itself.
+SCORING_KEYS = ("eval", "tracking", "data.root", "device", "train.num_threads", "hydra")
+
+
 def parse_args(argv: Sequence[str]) -> tuple[str | None, str | None, list[str]]:
     """(run_id, experiment, Hydra overrides) from ``key=value`` arguments; ``tracking.experiment=`` names the experiment too."""
     run_id = experiment = None
@@ -117,6 +121,12 @@ def parse_args(argv: Sequence[str]) -> tuple[str | None, str | None, list[str]]:
             overrides.append(arg)
     if (run_id is None) == (experiment is None):
         raise ConfigError("give exactly one of run_id=<id> or experiment=<name>")
+    for arg in overrides:
+        key = arg.partition("=")[0].lstrip("+~")
+        if not (key in SCORING_KEYS or key.startswith(tuple(f"{k}." for k in SCORING_KEYS))):
+            # A run is scored with its own dataset, noise and generator (rescore.py reads them from its checkpoint).
+            raise ConfigError(f"{arg}: a re-scoring takes the run's own model, dataset and noise, so this would change "
+                              f"nothing; give eval.*, tracking.*, data.root, device or train.num_threads")
     return run_id, experiment, overrides
 
 

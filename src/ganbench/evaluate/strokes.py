@@ -89,12 +89,8 @@ def _thin(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def skeleton_ends(skel: Tensor) -> Tensor:
-    """Stroke ends of each skeleton, (N,): 1 per pixel with one skeleton neighbour, 2 per isolated pixel (a dot)."""
-    return torch.from_numpy(_ends(skel.numpy().astype(bool)))
-
-
 def _ends(skel: np.ndarray) -> np.ndarray:
+    """Stroke ends of each skeleton, (N,): 1 per pixel with one skeleton neighbour, 2 per isolated pixel (a dot)."""
     degree = NEIGHBOURS[neighbourhood_codes(skel)]
     return (np.clip(2 - degree, 0, None) * skel).sum(axis=(1, 2))
 

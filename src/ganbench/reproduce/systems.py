@@ -55,4 +55,3 @@ SYSTEMS = (
             "MNIST here is the 10,000-image test split, which G trains on: the Parzen sigma is chosen on a seeded 1,000 of its"
             " images (eval.parzen_validation) and the log-likelihood scored on 2,000 held out of the same split, digits G saw (the paper scored unseen test digits), so ours is optimistic")),
 )
-BY_PRESET = {s.preset: s for s in SYSTEMS}

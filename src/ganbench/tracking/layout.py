@@ -70,15 +70,18 @@ def rescore_artifact_dir(stamp: str) -> str:
 REFERENCE_ARTIFACT_DIR = "eval/reference"
 
 # --- checkpoint payloads (train/checkpoint.py writes them; re-scoring and sampling read them)
+# Keys both kinds hold:
 CKPT_KIND = "kind"  # "resume" (to continue training) or "final" (the trained generator)
+CKPT_RUN_ID = "run_id"  # the MLflow run the checkpoint belongs to (resume checkpoints)
 CKPT_CONFIG = "config"
-CKPT_GENERATOR = "generator"  # the generator that samples: the EMA of G when stabilize=ema, else G
-CKPT_GENERATOR_RAW = "generator_raw"  # G's own trained weights
-CKPT_DISCRIMINATOR = "discriminator"
 CKPT_STEP = "step"
 CKPT_EPOCH = "epoch"
+CKPT_DISCRIMINATOR = "discriminator"
+# The final checkpoint's (checkpoints/final.pt, logged to the run); a resume checkpoint's other keys (G itself,
+# optimisers, random states) are train/resume.py's own and read nowhere else.
+CKPT_GENERATOR = "generator"  # the generator that samples: the EMA of G when stabilize=ema, else G
+CKPT_GENERATOR_RAW = "generator_raw"  # G's own trained weights
 CKPT_NUM_CLASSES = "num_classes"
-CKPT_RUN_ID = "run_id"
 
 # --- appended for the report (ganbench.report)
 SEED_TAG = "seed"  # on every training run, beside the GRID_AXES tags

@@ -69,16 +69,16 @@ def find_resume(checkpoints: CheckpointDir, resume: Any, client: Any, parent_run
         log.warning("skipping a damaged checkpoint: %s", line)
     if ckpt is not None:
         try:
-            found = client.get_run(ckpt["run_id"])
+            found = client.get_run(ckpt[layout.CKPT_RUN_ID])
             status, parent = found.info.status, found.data.tags.get(layout.PARENT_TAG)
         except Exception:  # the run is not in this store: the checkpoint belongs to another one
             status, parent = None, None
         if parent_run_id is not None and parent != parent_run_id:
-            log.info("checkpoint %s belongs to run %s of another sweep; starting afresh", checkpoints.path, ckpt["run_id"])
+            log.info("checkpoint %s belongs to run %s of another sweep; starting afresh", checkpoints.path, ckpt[layout.CKPT_RUN_ID])
             ckpt = None
         elif status not in UNFINISHED:
             log.warning("checkpoint %s belongs to run %s, which this store does not hold unfinished; starting afresh",
-                        checkpoints.path, ckpt["run_id"])
+                        checkpoints.path, ckpt[layout.CKPT_RUN_ID])
             ckpt = None
         elif status == "RUNNING":
             refuse_if_busy(found)  # RUNNING after the reaper: its process may still train it, then it is not ours
@@ -103,18 +103,18 @@ def resume_payload(run_id: str, config: dict[str, Any], state: LoopState, built:
     """Everything needed to continue training exactly where ``state`` is."""
     step = built.step
     return {
-        "kind": "resume",
-        "run_id": run_id,
-        "config": config,
-        "step": state.step,
-        "epoch": state.epoch,
+        layout.CKPT_KIND: "resume",
+        layout.CKPT_RUN_ID: run_id,
+        layout.CKPT_CONFIG: config,
+        layout.CKPT_STEP: state.step,
+        layout.CKPT_EPOCH: state.epoch,
         "batch": state.batch,
         "order_state": state.order_state,
         "rng_cpu": torch.get_rng_state(),
         "rng_cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
-        "generator": step.generator.state_dict(),
+        "generator": step.generator.state_dict(),  # G itself (in a final checkpoint this key is the sampler)
         "generator_average": built.average.state_dict() if built.average is not None else {},
-        "discriminator": step.discriminator.state_dict(),
+        layout.CKPT_DISCRIMINATOR: step.discriminator.state_dict(),
         "g_optimizer": step.g_optimizer.state_dict(),
         "d_optimizer": step.d_optimizer.state_dict(),
         "schedulers": [s.state_dict() if s is not None else {} for s in built.schedulers],
@@ -134,7 +134,7 @@ def restore_regularizers(ckpt: dict[str, Any], regularizers: Sequence[Regularize
         if stateful:
             log.warning("the checkpoint of step %s holds no regularizer state (an older ganbench wrote it): the state "
                         "of %s starts afresh, so this run will not match an uninterrupted one exactly",
-                        ckpt["step"], ", ".join(stateful))
+                        ckpt[layout.CKPT_STEP], ", ".join(stateful))
         return
     for regularizer, state in zip(regularizers, saved, strict=True):
         regularizer.load_state_dict(state)
@@ -144,7 +144,7 @@ def restore(ckpt: dict[str, Any], built: Built, device: torch.device) -> tuple[L
     """Load a resume checkpoint into the freshly built nets and optimisers; return loop state, frames, seconds."""
     step_fn = built.step
     step_fn.generator.load_state_dict(ckpt["generator"])
-    step_fn.discriminator.load_state_dict(ckpt["discriminator"])
+    step_fn.discriminator.load_state_dict(ckpt[layout.CKPT_DISCRIMINATOR])
     step_fn.g_optimizer.load_state_dict(ckpt["g_optimizer"])
     if built.average is not None:
         built.average.load_state_dict(ckpt["generator_average"])
@@ -157,8 +157,8 @@ def restore(ckpt: dict[str, Any], built: Built, device: torch.device) -> tuple[L
     if device.type == "cuda" and ckpt["rng_cuda"]:
         torch.cuda.set_rng_state_all(ckpt["rng_cuda"])
     state = LoopState(
-        epoch=ckpt["epoch"],
-        step=ckpt["step"],
+        epoch=ckpt[layout.CKPT_EPOCH],
+        step=ckpt[layout.CKPT_STEP],
         batch=ckpt["batch"],
         order_state=ckpt["order_state"],
         history={k: list(v) for k, v in ckpt["history"].items()},
