@@ -7,13 +7,14 @@ raises ConfigError with all of them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
-from ganbench.checks import int_at_least, is_int, is_number, number_in
+from ganbench.checks import int_at_least, is_number, number_in
 from ganbench.data import DATASETS, DEFAULT_PREPROCESS, preprocess_problem
 from ganbench.errors import ConfigError, first_line
 from ganbench.evaluate.settings import eval_config_problems
@@ -42,6 +43,12 @@ def unknown_key_problems(cfg: DictConfig) -> list[str]:
         p.append(f"{key}: is not a ganbench setting, so it would change nothing; {hint}move it under its group "
                  f"(e.g. stabilize.<trick>, train., optim.) or drop it")
     return p
+
+
+def plain(cfg: DictConfig) -> dict[str, Any]:
+    """The run's config as plain containers (Hydra's own section left out), for checks that live outside validate."""
+    return {key: OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else value
+            for key, value in cfg.items() if key != "hydra"}
 
 
 def config_problems(cfg: DictConfig) -> list[str]:
@@ -150,17 +157,8 @@ def config_problems(cfg: DictConfig) -> list[str]:
         # Hydra suggests `+model.conditioning=...` for a model without the key; its nets would ignore it.
         p.append(f"model.conditioning={conditioning} does nothing for model={cfg.model.name}, whose nets take no "
                  f"conditioning choice; use model=cgan_conv, acgan, cgan_projection or sngan, or drop it")
-    if "spectral_norm" in tricks.names and cfg.model.discriminator.get("spectral_norm"):
-        p.append(f"stabilize=spectral_norm is already built into model={cfg.model.name}'s discriminator; drop the trick")
-    flip_prob = (cfg.stabilize.get("noisy") or {}).get("flip_prob")
-    if "noisy" in tricks.names and not trick_problems and is_int(t.batch_size) and 0 < flip_prob * t.batch_size < 1:
-        # Seed S0b's rule flips int(flip_prob * batch) targets: none at all here, yet the run would be tagged noisy.
-        p.append(f"stabilize.noisy.flip_prob={flip_prob} flips int({flip_prob} x {t.batch_size}) = 0 targets of a "
-                 f"batch of train.batch_size={t.batch_size}: raise it to at least {1 / t.batch_size:.3g}, raise the "
-                 f"batch size, or drop the trick")
-    if "mode_seeking" in tricks.names and t.fake_labels == "real":
-        p.append("stabilize=mode_seeking does not fit train.fake_labels=real: it draws the fakes' labels in same-label "
-                 "pairs, and the real batch's labels are not paired; use train.fake_labels=uniform or drop the trick")
+    if not trick_problems:
+        p += tricks.fit_problems(plain(cfg))
     init = cfg.model.get("init")
     if init is not None and init not in INITS:
         p.append(f"model.init={init!r} is invalid: choose null (PyTorch's defaults), {' or '.join(INITS)}")
@@ -309,31 +307,9 @@ def leftover_trick_problems(cfg: DictConfig, overrides: Sequence[str]) -> list[s
     ]
 
 
-def copied_statistics_too_short(cfg: DictConfig) -> bool:
-    """Whether G's running BatchNorm statistics, which ``stabilize=ema`` copies, average fewer than half the steps
-    the EMA of its weights does (about 1 / momentum batches against 1 / (1 - decay) updates).
-
-    HODA.md's EMA row (momentum 0.1, decay 0.999: 10 batches against 1,000) scored 32.0 fid_clf with the copies and 11.7
-    re-estimated; fast_hoda (0.01 and 0.995) scored the same with either (benchmarks/RESULTS.md, 2026-12-07 evening).
-    """
-    momentum = float((cfg.model.get("generator") or {}).get("bn_momentum", 0.1))  # PyTorch's default where unset
-    decay = float(cfg.stabilize.ema.get("decay", 0.999))
-    return momentum > 2 * (1 - decay) + 1e-9  # the tolerance keeps 0.01 against 2 * (1 - 0.995) on the quiet side
-
-
 def config_advice(cfg: DictConfig) -> list[str]:
     """Valid but doubtful combinations, one line each: the run goes ahead as asked, with a warning."""
-    advice = []
-    tricks = cfg.get("stabilize") or {}
-    if "ema" in tricks and cfg.eval.get("enabled", True) and cfg.eval.get("bn_mode", "eval") == "eval" \
-            and copied_statistics_too_short(cfg):
-        advice.append(
-            "stabilize=ema with eval.bn_mode=eval scores the average with BatchNorm statistics copied from G "
-            "(when G has BatchNorm), which benchmarks/HODA.md measured far worse at decay 0.999 (fid_clf 32.0 against "
-            "11.7 re-estimated); consider eval.bn_mode=standing, or model.generator.bn_momentum at most "
-            "2 * (1 - stabilize.ema.decay)"
-        )
-    return advice
+    return TrickSet(OmegaConf.to_container(cfg.stabilize, resolve=True)).advice(plain(cfg))  # type: ignore[arg-type]
 
 
 def check(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:

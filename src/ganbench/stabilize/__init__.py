@@ -58,6 +58,14 @@ class TrickSet:
                     p.append(f"stabilize=[{trick.name},{other}] conflicts: {why}; keep one of them")
         return p
 
+    def fit_problems(self, config: Mapping[str, Any]) -> list[str]:
+        """What the rest of the run's config rules out, one line each (call once ``problems()`` is empty)."""
+        return [line for trick in self.tricks for line in trick.fit_problems(config)]
+
+    def advice(self, config: Mapping[str, Any]) -> list[str]:
+        """The tricks' warnings about valid but doubtful combinations, one line each."""
+        return [line for trick in self.tricks for line in trick.advice(config)]
+
     def _ordered(self) -> list[Trick]:
         return sorted(self.tricks, key=lambda t: t.stage)
 

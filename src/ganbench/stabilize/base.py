@@ -12,6 +12,9 @@ selected trick through them (``TrickSet``), so no other module reads a trick by 
 * ``generator_average(generator)``: a running average of G's weights, used for sampling (EMA);
 * ``generator_regularizer()``: a term added to G's loss, given the noise and the fakes (mode seeking);
 * ``label_sampler(sample)``: how the fakes' labels are drawn (mode seeking's same-label pairs).
+
+Its checks: ``problems()`` of its own settings, ``fit_problems(config)`` of the rest of the run's config, and
+``advice(config)``, the warnings of a valid but doubtful combination; ``ganbench/validate.py`` asks every trick.
 """
 
 from __future__ import annotations
@@ -50,6 +53,15 @@ class Trick:
 
     def problems(self) -> list[str]:
         """One line per invalid setting; [] when the trick can run."""
+        return []
+
+    def fit_problems(self, config: Mapping[str, Any]) -> list[str]:
+        """One line per way the rest of the run's config (plain dicts: ``model``, ``train``, ``eval``, ...) rules the
+        trick out; asked only when its own settings are valid."""
+        return []
+
+    def advice(self, config: Mapping[str, Any]) -> list[str]:
+        """Valid but doubtful combinations with the rest of the config, one warning line each."""
         return []
 
     # -- effects (default: none)

@@ -44,6 +44,17 @@ class GeneratorEMA(GeneratorAverage):
         self.updates = int(state["updates"])
 
 
+def copied_statistics_too_short(model: Mapping[str, Any], decay: float) -> bool:
+    """Whether G's running BatchNorm statistics, which the average copies, average fewer than half the steps the
+    EMA of its weights does (about 1 / momentum batches against 1 / (1 - decay) updates).
+
+    HODA.md's EMA row (momentum 0.1, decay 0.999: 10 batches against 1,000) scored 32.0 fid_clf with the copies and 11.7
+    re-estimated; fast_hoda (0.01 and 0.995) scored the same with either (benchmarks/RESULTS.md, 2026-12-07 evening).
+    """
+    momentum = float((model.get("generator") or {}).get("bn_momentum", 0.1))  # PyTorch's default where unset
+    return momentum > 2 * (1 - decay) + 1e-9  # the tolerance keeps 0.01 against 2 * (1 - 0.995) on the quiet side
+
+
 class EMATrick(Trick):
     name = "ema"
 
@@ -52,6 +63,16 @@ class EMATrick(Trick):
         number_in(p, self.key("decay"), s.get("decay"), 0, 1, high_open=True)
         int_at_least(p, self.key("start"), s.get("start"), 0)
         return p
+
+    def advice(self, config: Mapping[str, Any]) -> list[str]:
+        ev = config.get("eval") or {}
+        scored_with_copies = ev.get("enabled", True) is True and ev.get("bn_mode", "eval") == "eval"
+        if scored_with_copies and copied_statistics_too_short(config["model"], float(self.settings["decay"])):
+            return ["stabilize=ema with eval.bn_mode=eval scores the average with BatchNorm statistics copied from G "
+                    "(when G has BatchNorm), which benchmarks/HODA.md measured far worse at decay 0.999 (fid_clf 32.0 "
+                    "against 11.7 re-estimated); consider eval.bn_mode=standing, or model.generator.bn_momentum at "
+                    "most 2 * (1 - stabilize.ema.decay)"]
+        return []
 
     def tags(self) -> dict[str, str]:
         return {"generator": f"ema(decay={self.settings['decay']})"}

@@ -9,7 +9,8 @@ different noise, which is what a conditional GAN tends to stop doing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -60,6 +61,12 @@ class ModeSeekingTrick(Trick):
 
     def label_sampler(self, sample: Callable[[int], Tensor]) -> Callable[[int], Tensor]:
         return paired_labels(sample)
+
+    def fit_problems(self, config: Mapping[str, Any]) -> list[str]:
+        if config["train"].get("fake_labels") == "real":
+            return ["stabilize=mode_seeking does not fit train.fake_labels=real: it draws the fakes' labels in same-label "
+                    "pairs, and the real batch's labels are not paired; use train.fake_labels=uniform or drop the trick"]
+        return []
 
     def generator_regularizer(self) -> ModeSeeking:
         return ModeSeeking(float(self.settings["weight"]), float(self.settings["eps"]))

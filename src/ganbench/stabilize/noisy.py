@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import Tensor
 
-from ganbench.checks import number_in
+from ganbench.checks import is_int, number_in
 from ganbench.stabilize.base import Trick
 
 
@@ -36,6 +39,14 @@ class Noisy(Trick):
         p: list[str] = []
         number_in(p, self.key("flip_prob"), self.settings.get("flip_prob"), 0, 1)
         return p
+
+    def fit_problems(self, config: Mapping[str, Any]) -> list[str]:
+        flip_prob, batch = self.settings["flip_prob"], config["train"].get("batch_size")
+        if is_int(batch) and 0 < flip_prob * batch < 1:
+            # Seed S0b's rule flips int(flip_prob * batch) targets: none at all here, yet the run would be tagged noisy.
+            return [f"{self.key('flip_prob')}={flip_prob} flips int({flip_prob} x {batch}) = 0 targets of a batch of "
+                    f"train.batch_size={batch}: raise it to at least {1 / batch:.3g}, raise the batch size, or drop the trick"]
+        return []
 
     def targets(self, real: Tensor, fake: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         flip_prob = float(self.settings["flip_prob"])

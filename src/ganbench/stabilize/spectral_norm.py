@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from torch import nn
 
 from ganbench.stabilize.base import Trick
@@ -24,6 +27,12 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
 class SpectralNorm(Trick):
     name = "spectral_norm"
     stage = 20
+
+    def fit_problems(self, config: Mapping[str, Any]) -> list[str]:
+        model = config["model"]
+        if (model.get("discriminator") or {}).get("spectral_norm"):
+            return [f"stabilize=spectral_norm is already built into model={model['name']}'s discriminator; drop the trick"]
+        return []
 
     def discriminator(self, d: nn.Module) -> nn.Module:
         return apply_spectral_norm(d)
