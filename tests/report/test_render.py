@@ -23,6 +23,9 @@ def test_report_files_rank_configurations_with_intervals_and_the_reference_on_to
     assert float(first["fid_clf_ci95_low"]) == pytest.approx(7.031725, abs=1e-6)
     assert rows[3]["differs_from_best"] == "true" and rows[2]["differs_from_best"] == "false"
     assert (rows[4]["failed"], rows[4]["diverged"], rows[4]["running"]) == ("2", "1", "1")
+    # Each number says what it was measured on, in the file itself: a row copied out keeps it.
+    assert all(r["fid_clf_measured_on"].startswith("1,000 generated samples vs 22,352 real images of the train split") for r in rows)
+    assert "features: ganbench-classifier" in first["gen_accuracy_measured_on"]
 
     md = files["md"]
     assert md.index("| ref | real data (hoda)") < md.index("| 1 | dcgan · bce · none · hoda · normal")

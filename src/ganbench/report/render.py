@@ -94,12 +94,16 @@ def to_csv(board: Leaderboard) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     head = ["rank", *board.columns, "reference", "runs", "finished", "failed", "diverged", "killed", "running", "seeds"]
     for m in board.metrics:
-        head += [f"{m}_n", f"{m}_mean", f"{m}_std", f"{m}_ci95_low", f"{m}_ci95_high"]
+        head += [f"{m}_n", f"{m}_mean", f"{m}_std", f"{m}_ci95_low", f"{m}_ci95_high", f"{m}_measured_on"]
     head += ["p_vs_best", "p_vs_best_holm", "differs_from_best", "best_seed", "best_run_id"]
     writer.writerow(head)
 
     def num(v: float | None) -> str:
         return "" if v is None else repr(float(v))
+
+    # What each number was measured on (sample count, reference, features, BatchNorm mode), on every line, so that
+    # a row copied out of the file still says it.
+    measured = {m: measured_text(board, m) for m in board.metrics}
 
     for row in board.display_rows():
         key = list(row.key) + [""] * (len(board.columns) - len(row.key)) if not row.reference else [""] * len(board.columns)
@@ -108,7 +112,7 @@ def to_csv(board: Leaderboard) -> str:
                 row.diverged, row.count("KILLED"), row.count("RUNNING"), ";".join(row.seeds)]
         for m in board.metrics:
             s = row.stats[m]
-            line += [s.n, num(s.mean), num(s.std), num(s.low), num(s.high)]
+            line += [s.n, num(s.mean), num(s.std), num(s.low), num(s.high), measured[m]]
         differs = "" if row.differs is None else str(row.differs).lower()
         line += [num(row.p_value), num(row.p_adjusted), differs,
                  row.best_run.seed if row.best_run else "", row.best_run.run_id if row.best_run else ""]
