@@ -55,3 +55,13 @@ def test_the_eval_params_stand_in_for_the_tags_and_different_settings_are_not_co
     assert "; k={3, 5};" in measured["precision_clf"][0] and "cosine eps={0.1, 0.2};" in measured["mifid_clf"][0]
     assert any(w.startswith("precision_clf") and "(3, 5)" in w and "not comparable" in w for w in warnings)
     assert any(w.startswith("mifid_clf") and "(0.1, 0.2)" in w and "not comparable" in w for w in warnings)
+
+
+def test_a_rescored_runs_training_settings_are_not_shown_as_its_scoring_settings(make_record):
+    trained = scored(make_record, 0, params={"eval.num_samples": "10000"})
+    rescored = scored(make_record, 1, params={"eval.num_samples": "10000"}, num_samples="500")
+    rescored.tags["rescored"] = "20261207-221500"
+    board = build([trained, rescored], "fid_clf")
+    assert board.eval_settings == {"eval.num_samples": "10000"}  # the trained run's own; the rescored one's is stale
+    assert not [w for w in board.warnings if "evaluated with different settings" in w]
+    assert build([rescored], "fid_clf").eval_settings == {}  # only its measured.* tags say how it was scored

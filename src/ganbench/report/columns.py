@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ganbench.report.records import RunRecord, natural_key
-from ganbench.tracking.layout import BN_MODE_MEASURED, MEASURED_PREFIX
+from ganbench.tracking.layout import BN_MODE_MEASURED, MEASURED_PREFIX, RESCORED_TAG
 
 # Columns, in this order when present. Anything else is shown only when asked for (metrics=...).
 EVAL_METRICS = (
@@ -52,7 +52,12 @@ def _one(values: Sequence[str]) -> str:
 
 
 def eval_settings(runs: Sequence[RunRecord], warnings: list[str]) -> dict[str, str]:
-    """The ``eval.*`` params (the evaluation config) the scored runs share; a warning names those that differ."""
+    """The ``eval.*`` params (the evaluation config) the scored runs share; a warning names those that differ.
+
+    A run scored again by ``ganbench.evaluate`` (tag ``rescored``) is left out: its params are its training's
+    settings, not those its numbers were scored with, which its ``measured.*`` tags hold.
+    """
+    runs = [r for r in runs if RESCORED_TAG not in r.tags]
     keys = sorted({k for r in runs for k in r.params if k.startswith("eval.") and k != "eval.enabled"})
     shared, differing = {}, []
     for key in keys:

@@ -210,8 +210,8 @@ def footnotes(board: Leaderboard) -> list[str]:
         notes.append("No real-data reference run was found (tag reference=real): evaluation was off or has not run.")
     if board.eval_settings:
         notes.append(
-            "Evaluation settings of the ranked runs (their eval.* config params; a run scored again later by "
-            "ganbench.evaluate carries that scoring's settings in its measured.* tags): "
+            "Evaluation settings of the ranked runs (their eval.* config params; runs scored again later by "
+            "ganbench.evaluate are left out here: that scoring's settings are in their measured.* tags, above): "
             + ", ".join(f"{k}={v}" for k, v in board.eval_settings.items())
         )
     return notes
