@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ganbench.errors import run_script
 from ganbench.data import data_root, load_dataset, read_hoda_cdb
 from ganbench.data.cache import forget_file_hashes
 
@@ -100,4 +101,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main, "data_speed.py")

@@ -18,6 +18,7 @@ import time
 import torch
 from hydra import compose, initialize_config_module
 
+from ganbench.errors import run_script
 from ganbench.data import load_dataset
 from ganbench.train.build import build
 from ganbench.train.settings import TrainSettings
@@ -97,4 +98,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main, "gpu_speed.py")

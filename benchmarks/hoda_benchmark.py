@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from ganbench.errors import run_script
 from ganbench.report.leaderboard import Leaderboard, Row, load
 from ganbench.report.render import write
 from ganbench.report.settings import ReportSettings
@@ -199,4 +200,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main, "hoda_benchmark.py")

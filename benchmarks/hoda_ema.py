@@ -28,6 +28,7 @@ import torch
 from hydra import compose, initialize_config_module
 from scipy import stats
 
+from ganbench.errors import run_script
 from ganbench.device import resolve_device, set_threads
 from ganbench.evaluate import EvalSettings
 from ganbench.evaluate.evaluator import get_evaluator
@@ -112,4 +113,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main, "hoda_ema.py")

@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 
+from ganbench.errors import run_script
+
 ENTRY_POINTS = {
     "train": "ganbench.app",  # python -m ganbench
     "report": "ganbench.report.cli",  # python -m ganbench.report
@@ -53,4 +55,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main, "startup.py")

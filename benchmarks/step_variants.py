@@ -20,6 +20,7 @@ from functools import partial
 import torch
 from torch import Tensor
 
+from ganbench.errors import run_script
 from ganbench.memory import keep_freed_memory
 from ganbench.train.build import Built, build
 from ganbench.train.settings import TrainSettings
@@ -123,4 +124,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main, "step_variants.py")

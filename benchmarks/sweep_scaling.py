@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
+from ganbench.errors import run_script
 
 
 def run_sweep(workdir: Path, jobs: int, launcher: str, n_jobs: int, steps: int, limit: int) -> float:
@@ -72,4 +73,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main, "sweep_scaling.py")

@@ -1,6 +1,10 @@
 """Training speed: ganbench's trainer vs a bare PyTorch loop, FLOP efficiency, speed options, batch scaling.
 
 Run: .venv/bin/python benchmarks/train_speed.py [--quick] [--only-overhead | --only-presets | --only-amp].
+With no option it runs parts 1-4 (the harness against bare loops, the DCGAN step's FLOP share, the speed options,
+batch scaling). Part 5, every seed preset in fresh processes (up to 90 s of warm-up each, seed S3 about 6 s a
+step), runs alone with `--only-presets`, all eight or the `--presets` named, so that each command stays within
+the benchmarks' 15 minutes.
 Figures come last as `name: value` lines.
 Every figure is a ratio or a rate measured in this one run (interleaved where two things are compared).
 """
@@ -23,6 +27,7 @@ import torch.nn.functional as F
 from hydra import compose, initialize_config_module
 from torch.utils.flop_counter import FlopCounterMode
 
+from ganbench.errors import run_script
 from ganbench.data import load_dataset
 from ganbench.memory import keep_freed_memory
 from ganbench.models import build_models
@@ -286,7 +291,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5,
                         help="counted interleaved rounds of bare vs ganbench (with --only-amp: of float32 vs bf16)")
     parser.add_argument("--only-overhead", action="store_true", help="only part 1: ganbench vs the bare and example loops")
-    parser.add_argument("--only-presets", action="store_true", help="only part 5: every seed preset's images/s and FLOP share")
+    parser.add_argument("--only-presets", action="store_true",
+                        help="part 5 (not run otherwise): every seed preset's images/s and FLOP share")
     parser.add_argument("--only-amp", action="store_true",
                         help="only bf16 autocast against float32 on fast_hoda, half and full width (rounds x 300 steps)")
     parser.add_argument("--presets", default=",".join(SEED_PRESETS),
@@ -378,13 +384,10 @@ def main() -> None:
     for b in (32, 64, 128, 256, 512):
         figures[f"images_per_s_batch_{b}"] = b * step_rate(compose_cfg(f"train.batch_size={b}"), data.images, data.labels, b, max(5, steps * 128 // b // 2))
 
-    # 5. Every seed preset's images/s and FLOP share (at its own batch and image size).
-    figures.update(preset_speeds(args.seconds))
-
     print()
     for name, value in figures.items():
         print(f"{name}: {value:.4g}")
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main, "train_speed.py")

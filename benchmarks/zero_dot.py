@@ -23,6 +23,7 @@ import torch
 from hydra import compose, initialize_config_module
 from torchvision.utils import make_grid, save_image
 
+from ganbench.errors import run_script
 from ganbench.evaluate import EvalSettings
 from ganbench.evaluate.classifier import get_classifier, load_splits
 from ganbench.evaluate.classifier_net import predict_logits
@@ -86,4 +87,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main, "zero_dot.py")

@@ -72,3 +72,13 @@ def run_compact(main: Callable[[], T], prog: str) -> T:
     except CompactHydraException as exc:
         print_error(prog, hydra_message(str(exc)))
         sys.exit(EXIT_USAGE)
+
+
+def run_script(main: Callable[[], T], prog: str) -> T:
+    """A script's ``main`` (the benchmarks) with bad input as one line and exit status 2: Hydra's composition errors
+    (an unknown ``model=...``, a misspelt key) and ganbench's own ``UserError`` (missing data, a bad setting)."""
+    try:
+        return run_compact(main, prog)
+    except UserError as exc:
+        print_error(prog, exc)
+        sys.exit(EXIT_USAGE)
