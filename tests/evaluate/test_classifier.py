@@ -182,6 +182,42 @@ def test_classifier_run_is_logged_once(quick_classifier, mlflow_uri):
     assert [a.path for a in client.list_artifacts(run_id, "classifier")] == [f"classifier/{quick_classifier.path.name}"]
 
 
+def _classifier_run_at_once(loaded, uri, cache, ids, barrier):
+    """One sweep job: with the others, log the classifier's run (cache: None, the machine's own; else its own)."""
+    from ganbench.tracking import make_client
+
+    if cache is not None:
+        os.environ["GANBENCH_CACHE"] = str(cache)
+    client = make_client(uri)
+    for k in range(3):
+        barrier.wait(timeout=30)
+        ids.put((k, log_classifier_run(client, f"race-{k}", loaded, "cache")))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("machines", ["one", "two"])
+def test_parallel_jobs_log_one_classifier_run(quick_classifier, mlflow_uri, tmp_path, run_together, machines):
+    # Two jobs of one sweep evaluate at once: one machine shares the file lock; two machines (their own caches) each
+    # may log a run, and each keeps the earliest. Either way the store holds one run, the one every job names.
+    import multiprocessing
+
+    from ganbench.tracking import experiment_id, make_client
+
+    client = make_client(mlflow_uri)
+    for k in range(3):
+        experiment_id(client, f"race-{k}")
+    caches = [None, None] if machines == "one" else [tmp_path / "m0", tmp_path / "m1"]
+    ids = multiprocessing.get_context("fork").Queue()
+    run_together(_classifier_run_at_once, [(quick_classifier, mlflow_uri, cache, ids) for cache in caches])
+    named: dict[int, set[str]] = {}
+    for _ in range(6):
+        k, run_id = ids.get(timeout=10)
+        named.setdefault(k, set()).add(run_id)
+    for k in range(3):
+        runs = client.search_runs([client.get_experiment_by_name(f"race-{k}").experiment_id])
+        assert [r.info.status for r in runs] == ["FINISHED"] and named[k] == {runs[0].info.run_id}
+
+
 def random_subset(images: torch.Tensor, n: int, seed: int) -> torch.Tensor:
     return images[torch.randperm(images.size(0), generator=torch.Generator().manual_seed(seed))[:n]]
 

@@ -31,7 +31,7 @@ from ganbench.evaluate.errors import ClassifierError
 from ganbench.evaluate.settings import ClassifierSettings, EvalSettings
 from ganbench.files import atomic_save_torch
 from ganbench.locks import file_lock
-from ganbench.tracking import check_reachable, experiment_id, make_client, mlflow_run
+from ganbench.tracking import check_reachable, experiment_id, keep_earliest, live_runs, make_client, mlflow_run
 from ganbench.tracking.layout import CLASSIFIER_SHA_TAG, ROLE_CLASSIFIER, ROLE_TAG
 
 log = logging.getLogger("ganbench.classifier")  # not __name__: `python -m` would call it __main__
@@ -163,11 +163,17 @@ def train_and_save(train: DigitData, test: DigitData, settings: ClassifierSettin
 def log_classifier_run(client: Any, experiment: str, loaded: LoadedClassifier, source: str) -> str:
     """The classifier's own MLflow run (tag role=classifier, metric test_accuracy); reused when the store has one."""
     exp_id = experiment_id(client, experiment)
-    found = client.search_runs(
-        [exp_id], filter_string=f"tags.{ROLE_TAG} = '{ROLE_CLASSIFIER}' and tags.{CLASSIFIER_SHA_TAG} = '{loaded.sha256}'", max_results=1
-    )
-    if found:
-        return found[0].info.run_id
+    wanted = f"tags.{ROLE_TAG} = '{ROLE_CLASSIFIER}' and tags.{CLASSIFIER_SHA_TAG} = '{loaded.sha256}'"
+    # Parallel sweep jobs evaluating at once must log one classifier run between them, not one each.
+    with file_lock(cache_root() / "classifiers" / f"run-{loaded.sha256[:16]}.lock"):
+        found = live_runs(client, exp_id, wanted)
+        if found:
+            return found[0]
+        ours = _log_classifier_run(client, experiment, loaded, source)
+    return keep_earliest(client, exp_id, wanted, ours, "classifier run")
+
+
+def _log_classifier_run(client: Any, experiment: str, loaded: LoadedClassifier, source: str) -> str:
     meta = loaded.meta
     tags = {ROLE_TAG: ROLE_CLASSIFIER, "dataset": str(meta.get("dataset")), CLASSIFIER_SHA_TAG: loaded.sha256, "source": source}
     name = f"classifier-{meta.get('dataset')}-{loaded.sha256[:8]}"

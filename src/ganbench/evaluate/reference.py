@@ -14,7 +14,7 @@ from ganbench.evaluate.scores import PAIR_IMAGES, Scores
 from ganbench.evaluate.record import log_scores
 from ganbench.files import atomic_write_bytes
 from ganbench.locks import file_lock
-from ganbench.tracking import experiment_id, mlflow_run
+from ganbench.tracking import experiment_id, keep_earliest, live_runs, mlflow_run
 from ganbench.tracking.layout import (
     BN_MODE_MEASURED,
     INCEPTION_SKIPPED_TAG,
@@ -56,7 +56,7 @@ def forget_reference_runs() -> None:
 def _find_or_log_reference(evaluator: Evaluator, client: Any, experiment: str, key: str, measured: dict[str, str]) -> str:
     """The run id of the reference run with ``key`` in ``experiment``, logging it (scores cached on disk) if missing."""
     exp_id = experiment_id(client, experiment)
-    found = _logged_references(client, exp_id, key)
+    found = live_runs(client, exp_id, _reference_filter(key))
     if found:
         return found[0]
     path = cache_root() / "eval" / f"reference-{evaluator.dataset}-{key}.json"
@@ -70,7 +70,7 @@ def _find_or_log_reference(evaluator: Evaluator, client: Any, experiment: str, k
     with mlflow_run(client, experiment, f"reference-real-{evaluator.dataset}", tags) as logger:
         logger.log_params({"eval.num_samples": evaluator.num_samples, "dataset.name": evaluator.dataset, "dataset.image_size": evaluator.image_size})
         log_scores(logger, scores, 0, REFERENCE_ARTIFACT_DIR, measured, f"{evaluator.dataset}: held-out real images")
-    return _settle(client, exp_id, key, logger.run_id)
+    return keep_earliest(client, exp_id, _reference_filter(key), logger.run_id, "reference run")
 
 
 def _cached_scores(path: Path) -> Scores | None:
@@ -89,21 +89,5 @@ def _cached_scores(path: Path) -> Scores | None:
     return scores
 
 
-def _logged_references(client: Any, exp_id: str, key: str) -> list[str]:
-    """The ids of the reference runs with ``key`` that hold or are writing scores, earliest first."""
-    runs = client.search_runs([exp_id], filter_string=f"tags.{REFERENCE_TAG} = '{REFERENCE_REAL}' and tags.{REFERENCE_KEY_TAG} = '{key}'")
-    live = [r for r in runs if r.info.status in ("FINISHED", "RUNNING")]
-    return [r.info.run_id for r in sorted(live, key=lambda r: (r.info.start_time or 0, r.info.run_id))]
-
-
-def _settle(client: Any, exp_id: str, key: str, ours: str) -> str:
-    """The reference run every job uses: the earliest with ``key``; ours is deleted when another came first.
-
-    The file lock in ``reference_run`` is per machine: jobs of one sweep on two machines (SLURM nodes with their own
-    caches) can each log the row. Each keeps the earliest one, so the store is left with one.
-    """
-    first = next(iter(_logged_references(client, exp_id, key)), ours)
-    if first != ours:
-        log.info("another job logged this reference run first (%s); deleting the duplicate %s", first, ours)
-        client.delete_run(ours)
-    return first
+def _reference_filter(key: str) -> str:
+    return f"tags.{REFERENCE_TAG} = '{REFERENCE_REAL}' and tags.{REFERENCE_KEY_TAG} = '{key}'"

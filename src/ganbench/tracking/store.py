@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import socket
@@ -18,6 +19,8 @@ from mlflow.tracking import MlflowClient
 from ganbench.errors import UserError, first_line
 from ganbench.locks import file_lock
 from ganbench.tracking import layout
+
+log = logging.getLogger("ganbench.tracking")
 
 PAGE_SIZE = 1000  # runs per search request; MLflow's own cap for SQL stores is 50,000
 # A unique-key violation, as SQLite, PostgreSQL and MySQL word it (MLflow passes the database's message on).
@@ -141,6 +144,27 @@ def experiment_id(client: MlflowClient, name: str) -> str:
 def is_duplicate_key(exc: MlflowException) -> bool:
     """Whether the store refused a write because the row is there already (another process wrote it first)."""
     return bool(_DUPLICATE_KEY.search(str(exc)))
+
+
+def live_runs(client: MlflowClient, exp_id: str, filter_string: str) -> list[str]:
+    """The ids of the runs matching ``filter_string`` that hold or are writing their record, earliest first."""
+    runs = search_all(client, exp_id, filter_string)
+    live = [r for r in runs if r.info.status in ("FINISHED", "RUNNING")]
+    return [r.info.run_id for r in sorted(live, key=lambda r: (r.info.start_time or 0, r.info.run_id))]
+
+
+def keep_earliest(client: MlflowClient, exp_id: str, filter_string: str, ours: str, what: str) -> str:
+    """The one run of its kind every job uses (a reference row, a classifier's run): the earliest that matches;
+    ours is deleted when another came first.
+
+    A file lock keeps the jobs of one machine from logging such a run twice; jobs on machines without a shared
+    lock (SLURM nodes with their own caches) each may, and each then keeps the earliest, so the store keeps one.
+    """
+    first = next(iter(live_runs(client, exp_id, filter_string)), ours)
+    if first != ours:
+        log.info("another job logged this %s first (%s); deleting the duplicate %s", what, first, ours)
+        client.delete_run(ours)
+    return first
 
 
 def search_all(client: MlflowClient, experiment_ids: list[str] | str, filter_string: str = "", order_by: list[str] | None = None) -> list[Any]:
