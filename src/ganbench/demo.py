@@ -1,6 +1,8 @@
 """``make demo`` / ``python -m ganbench.demo``: the whole product, with digits a person can read, in minutes.
 
-About 8 minutes on 2 CPU cores without bf16 (8 min 7 s on a 2-core EPYC in float32, from an empty cache).
+About 7-11 minutes on 2 CPU cores the first time (from an empty cache, the quick classifier's training included):
+6 min 43 s on a Zen 4 EPYC, whose bf16 fast_hoda trains in; 8 min 5 s to 10 min 48 s on an EPYC without bf16, in
+float32 (README.md gives each measurement).
 
 1. the ``demo`` grid (``sweeps/demo.yaml``: the fast_hoda preset with its projection D vs with ACGAN's class
    head x 2 seeds on Hoda, 3,000 generator steps each) as one multirun: one MLflow parent run, four child runs
