@@ -36,7 +36,7 @@ def test_report_files_rank_configurations_with_intervals_and_the_reference_on_to
     assert md.count("22,352") == 1 and "- every metric: " in md and "features: ganbench-classifier" in md
     assert "Welch's two-sided t-test" in md and "still RUNNING" in md and "| unranked | wgan · bce · smooth" in md
     assert "non-finite loss at step 3" in md  # the diverged run's reason, in the list of runs
-    assert "measured.* tags): eval.num_samples=1000" in md
+    assert "measured.* tags, above): eval.num_samples=1000" in md
 
 
 def test_html_is_self_contained_with_sample_grids_and_plots_inline(hand_store, report_files, tmp_path):
