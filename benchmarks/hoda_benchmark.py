@@ -173,9 +173,11 @@ def write_markdown(loaded, command: str, rates: dict[str, float]) -> Path:
         lines += ["## Samples of the best configuration", "",
                   f"`{preset_of(best)}`, {best.best_run_reason} (rows are classes 0-9 for conditional models):", "",
                   "![samples of the best seed](hoda/best_samples.png)", ""]
-    reading = OUT_DIR / "READING.md"  # the hand-written reading of the committed run, kept beside its numbers
-    if reading.exists():
-        lines += [reading.read_text()]
+    # The hand-written reading of the committed run, kept beside its numbers, then the follow-up studies of its rows
+    # (each with its own command and date): files of their own, so that a re-written report keeps them.
+    for extra in ("READING.md", "FOLLOWUPS.md"):
+        if (OUT_DIR / extra).exists():
+            lines += [(OUT_DIR / extra).read_text()]
     path = HERE / "HODA.md"
     path.write_text("\n".join(lines))
     return path
