@@ -182,13 +182,17 @@ def test_preset_trains_on_real_data(
     # (those run after it under pytest-xdist) to this cache instead of the session's, where their classifier was.
     monkeypatch.setenv("GANBENCH_CACHE", str(tracking_dir / "cache"))
     uri = f"sqlite:///{tracking_dir / 'mlflow.db'}"
+    # Small batches: S0d's generator alone costs ~0.3 GFLOP per image. S0b's noisy labels flip int(0.05 x batch)
+    # targets: its batch is the smallest that flips one (a batch that flips none is refused as a no-op trick).
+    flip_prob = (compose_preset(name, ()).get("stabilize") or {}).get("noisy", {}).get("flip_prob")
+    batch = max(8, math.ceil(1 / flip_prob)) if flip_prob else 8
     cfg = compose_preset(
         name,
         (
             f"data.root={data_root}",
             "data.limit=256",
             "train.max_steps=2",
-            "train.batch_size=8",  # small batches: S0d's generator alone costs ~0.3 GFLOP per image
+            f"train.batch_size={batch}",
             "train.epochs=1",
             "eval.enabled=false",
             f"tracking.uri={uri}",
