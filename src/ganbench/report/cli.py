@@ -28,7 +28,7 @@ USAGE = """usage: python -m ganbench.report [key=value ...]
   parent=ID|latest|none  the sweep's parent run; latest: the newest sweep (default); none: every run of the experiment
   metric=NAME            rank by this metric (default: fid_clf; lower is better, gen_accuracy etc. higher)
   direction=auto|min|max whether lower (min) or higher (max) ranks first (default: auto, by the metric's name)
-  metrics=A,B,...        metric columns (default: every evaluation metric logged, else d_loss,g_loss)
+  metrics=A,B,...        metric columns (default: the standard evaluation metrics logged, else d_loss,g_loss)
   out=DIR                output folder (default: reports/<sweep run id> or reports/<experiment>)
   log=true|false         log the report to the sweep's parent run, tagged with the metric it ranks by (default: true)"""
 

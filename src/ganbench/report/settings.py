@@ -39,7 +39,7 @@ def check_direction(direction: str) -> None:
 
 @dataclass(frozen=True)
 class ReportSettings:
-    """One report's settings; ``metrics=None`` means every evaluation metric logged, ``out=None`` the default folder."""
+    """One report's settings; ``metrics=None`` means the standard evaluation metrics logged (``columns.EVAL_METRICS``), ``out=None`` the default folder."""
 
     experiment: str = "ganbench"
     tracking_uri: str = "sqlite:///mlflow.db"
