@@ -61,12 +61,6 @@ def test_settings_from_arguments():
             ReportSettings.from_args([bad])
 
 
-def test_report_error_is_a_user_error():
-    from ganbench.errors import UserError
-
-    assert issubclass(ReportError, UserError)
-
-
 def test_cli_errors_are_one_line_and_exit_2(hand_store, tmp_path, capsys):
     uri, _, _ = hand_store
     assert report.main([f"tracking.uri={uri}", "experiment=nope"]) == 2

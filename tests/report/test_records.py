@@ -1,6 +1,9 @@
 """Reading runs back from a real (temporary SQLite) MLflow store."""
 
+import io
+
 import pytest
+from PIL import Image
 
 from ganbench.report import ReportError, ReportSettings
 from ganbench.report.records import find_parent, last_sample_grid, read_runs
@@ -16,7 +19,9 @@ def test_a_sweeps_training_runs_its_reference_and_its_last_sample_grid(hand_stor
     assert find_parent(client, found.experiment_id, "latest").run_id == parent and find_parent(client, found.experiment_id, "none") is None
     run = next(r for r in found.runs if r.status == "FINISHED")
     png = last_sample_grid(client, run.run_id)
-    assert png is not None and png.startswith(b"\x89PNG")
+    assert png is not None
+    with Image.open(io.BytesIO(png)) as grid:  # the fixture shades epoch e of seed s at 40 e + s: the last is epoch 2
+        assert grid.getpixel((0, 0)) == 80 + int(run.seed)
     running = next(r for r in found.runs if r.status == "RUNNING")
     assert last_sample_grid(client, running.run_id) is None  # logged none
 

@@ -209,8 +209,12 @@ def test_momentum_ramp_moves_sgd_momentum_linearly_and_then_holds(hoda_small):
 
 
 def test_clip_weights_clamps_every_parameter():
-    layer = torch.nn.Linear(3, 3)
+    layer = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.BatchNorm1d(3))
     with torch.no_grad():
-        layer.weight.fill_(5.0)
+        for p in layer.parameters():
+            p.copy_(torch.linspace(-5, 5, p.numel()).reshape(p.shape))  # above, below and inside the limit
+    before = [p.clone() for p in layer.parameters()]
     clip_weights(layer, 0.1)
-    assert layer.weight.max().item() == pytest.approx(0.1)
+    for old, p in zip(before, layer.parameters()):  # weights and biases alike, both bounds, the rest untouched
+        assert torch.equal(p, old.clamp(-0.1, 0.1))
+        assert p.max().item() == pytest.approx(0.1) and p.min().item() == pytest.approx(-0.1)
