@@ -229,7 +229,16 @@ def test_neighbour_metrics_name_every_metric_and_keep_the_pairs():
     memo = Memorization(torch.zeros(200, 1, 2, 2, dtype=torch.uint8), train, 0.5, pairs=5)
     images = torch.zeros(250, 1, 2, 2, dtype=torch.uint8)
     settings = MetricSettings(fid_inf=True, fid_inf_points=4, fid_inf_min_samples=100)
-    out, pairs, by_n = neighbour_metrics({"f": torch.randn(250, 4, generator=g)}, images, real_features, memo, settings)
+    gen = torch.randn(250, 4, generator=g)
+    out, pairs, by_n = neighbour_metrics({"f": gen}, images, real_features, memo, settings)
     assert set(out) == {"density_clf", "coverage_clf", "memorization_clf", "mifid_clf", "fid_inf_clf"}
+    # each wired to the right sets and settings: k, the memorisation threshold, MiFID against the training set
+    density, coverage = numpy_density_coverage(gen.numpy().astype(np.float64), real.numpy().astype(np.float64), settings.density_neighborhood)
+    assert (out["density_clf"], out["coverage_clf"]) == pytest.approx((density, coverage), rel=1e-6)
+    nearest_train = pairwise(gen.numpy().astype(np.float64), train.numpy().astype(np.float64)).min(axis=1)
+    assert out["memorization_clf"] == pytest.approx((nearest_train < 0.5).mean())
+    assert 0 < out["memorization_clf"] < 1
+    _, mifid_by_hand = numpy_mifid(gen.numpy().astype(np.float64), train.numpy().astype(np.float64), settings.mifid_cosine_eps)
+    assert out["mifid_clf"] == pytest.approx(mifid_by_hand, rel=1e-5)
     assert pairs.samples.shape == (5, 1, 2, 2) and len(pairs.distances) == 5 and sorted(by_n) == [100, 150, 200, 250]
     assert 5 in real_features.density_radii  # cached for the next evaluation

@@ -86,7 +86,7 @@ def test_cutout_sets_a_half_size_square_to_the_background():
     assert torch.equal(x.grad, (out != BACKGROUND).float())
 
 
-def test_diffaug_applies_to_every_input_d_sees_and_is_refused_with_flips():
+def test_diffaug_is_one_input_transform_and_is_refused_with_flips():
     aug = TrickSet({"diffaug": {"policies": ["translation"], "translation": 0.125, "cutout": 0.5}}).input_transforms(10)
     assert len(aug) == 1 and isinstance(aug[0], DiffAugment)
     (problem,) = TrickSet({"diffaug": {"policies": ["flip"], "translation": 0.125, "cutout": 0.5}}).problems()

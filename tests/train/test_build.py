@@ -89,6 +89,25 @@ def test_instance_noise_reaches_real_and_fake_inputs_of_both_updates_and_anneals
     assert torch.equal(seen[0], real)
 
 
+@pytest.mark.parametrize("tricks", [("stabilize=diffaug",), ()])
+def test_diffaug_augments_every_image_d_sees_in_both_updates_and_g_learns_through_it(tricks):
+    step = built_for(*tricks).step
+    fakes: list[torch.Tensor] = []
+    step.generator.register_forward_hook(lambda module, args, out: fakes.append(out.detach().clone()))
+    seen = capture_d_inputs(step)
+    torch.manual_seed(1)
+    real, labels = torch.rand(16, 1, 28, 28) * 2 - 1, torch.arange(16) % 10
+    step.discriminator_step(real, labels)
+    step.generator_step(16, CPU)
+    d_real, d_fake, g_fake = seen
+    changed = [(seen_by_d != raw).flatten(1).any(1) for seen_by_d, raw in ((d_real, real), (d_fake, fakes[0]), (g_fake, fakes[1]))]
+    if tricks:  # every image: a cutout square at least, in the real and fake batch of the D update and in the G update
+        assert all(c.all() for c in changed)
+    else:  # the control: without the trick D sees the images themselves
+        assert not any(c.any() for c in changed)
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in step.generator.parameters())
+
+
 def d_loss_of(step, seed: int = 0) -> float:
     torch.manual_seed(seed)
     real, labels = real_batch()
