@@ -15,11 +15,14 @@ from omegaconf import OmegaConf
 from torch_fidelity import FeatureExtractorBase
 
 from ganbench.data import cache_root
+from ganbench.data.preprocess import to_uint8
 from ganbench.evaluate import EvalError, EvalSettings, evaluate_generator
 from ganbench.evaluate import reference
 from ganbench.evaluate.evaluator import get_evaluator
 from ganbench.evaluate.scores import PAIR_IMAGES, Scores
-from ganbench.evaluate.features import CLASSIFIER_EXTRACTOR, GeneratorInput, UInt8Images, inception_weights, register_extractor, tensor_batches
+from ganbench.evaluate.features import (
+    CLASSIFIER_EXTRACTOR, GeneratorInput, UInt8Images, inception_weights, register_extractor, subset_index, tensor_batches,
+)
 from ganbench.evaluate.neighbours import NearestPairs
 from ganbench.models import build_models
 from ganbench.models.sampling import generated_batches
@@ -41,6 +44,8 @@ class TinyRGBExtractor(FeatureExtractorBase):
         torch.nn.init.normal_(self.proj.weight, generator=torch.Generator().manual_seed(0))
         self.head = torch.nn.Linear(16, 10)
         torch.nn.init.normal_(self.head.weight, generator=torch.Generator().manual_seed(1))
+        for bias in (self.proj.bias, self.head.bias):  # every instance the same function, as real weights make it
+            torch.nn.init.zeros_(bias)
 
     @staticmethod
     def get_provided_features_list():
@@ -60,7 +65,7 @@ class TinyRGBExtractor(FeatureExtractorBase):
 
     def forward(self, x):
         assert x.dtype == torch.uint8 and x.shape[1] == 3, "Inception-like extractors get grayscale tiled to 3 channels"
-        pool = torch.relu(self.proj(x.float() / 255)).mean(dim=(2, 3))
+        pool = self.proj(x.float() / 255).mean(dim=(2, 3))  # linear: a full-rank covariance, so FID is well conditioned
         out = {"pool": pool, "logits": self.head(pool)}
         return tuple(out[k] for k in self.features_list)
 
@@ -143,13 +148,46 @@ def test_metrics_equal_torch_fidelitys_calculate_metrics_on_the_same_samples(dcg
     assert ours["is_clf"] == pytest.approx(theirs["inception_score_mean"], rel=1e-5)
     # (Precision/recall differ by design: ganbench compares with a reference subset as large as the sample set.)
 
-    # The streaming wrapper plugs a generator into torch-fidelity directly.
+    # The streaming wrapper plugs a generator into torch-fidelity directly: the FID of exactly the images it drew,
+    # with labels cycling over the classes across batches.
+    drawn: list[tuple[torch.Tensor, torch.Tensor]] = []
+    hook = generator.register_forward_hook(lambda module, args, out: drawn.append((args[1].clone(), out.detach().clone())))
     wrapped = GeneratorInput(generator, cfg.noise.dim, "normal", 10, conditional=False)
-    out = torch_fidelity.calculate_metrics(
-        input1=wrapped, input1_model_num_samples=300, input2=UInt8Images(reference), feature_extractor=CLASSIFIER_EXTRACTOR,
-        feature_extractor_weights_path=str(quick_classifier.path), fid=True, cuda=False, cache=False, verbose=False, batch_size=100, save_cpu_ram=True,
+    common = dict(input2=UInt8Images(reference), feature_extractor=CLASSIFIER_EXTRACTOR, feature_extractor_weights_path=str(quick_classifier.path),
+                  fid=True, cuda=False, cache=False, verbose=False, batch_size=100, save_cpu_ram=True)  # fmt: skip
+    try:
+        out = torch_fidelity.calculate_metrics(input1=wrapped, input1_model_num_samples=300, **common)
+    finally:
+        hook.remove()
+    assert torch.equal(torch.cat([labels for labels, _ in drawn]), torch.arange(300) % 10)
+    images = to_uint8(torch.cat([fakes for _, fakes in drawn]))
+    assert images.shape == (300, 1, 28, 28)
+    direct = torch_fidelity.calculate_metrics(input1=UInt8Images(images), **common)
+    assert out["frechet_inception_distance"] == pytest.approx(direct["frechet_inception_distance"], rel=1e-6)
+
+
+@pytest.mark.slow
+def test_inception_space_metrics_equal_torch_fidelitys_on_the_same_samples_and_reference(dcgan, tmp_path):
+    # The Inception path with a stand-in extractor (the weights are a download): ganbench's fid/kid/is_inception
+    # against torch-fidelity's own calculate_metrics on the first eval.inception_num_samples samples, RGB-tiled.
+    cfg, generator = dcgan
+    stand_in = {"inception": "on", "inception_extractor": "ganbench-test-tiny-rgb", "inception_num_samples": 300, "reference_run": False}
+    settings = EvalSettings.from_config(OmegaConf.merge(cfg, {"eval": stand_in}))
+    evaluator = get_evaluator(settings, torch.device("cpu"))
+    batches = list(generated_batches(generator, 500, 250, cfg.noise.dim, "normal", 10, torch.device("cpu"), 0))
+    samples, labels = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
+    ours = evaluator.score(tensor_batches(samples, labels, 250), 500, False, False, None, "test").metrics
+    reference = evaluator.ref_images[subset_index(evaluator.ref_images.size(0), 300, settings.seed + 2)]
+    m = settings.metrics
+    theirs = torch_fidelity.calculate_metrics(
+        input1=UInt8Images(samples[:300], 3), input2=UInt8Images(reference, 3), feature_extractor="ganbench-test-tiny-rgb",
+        fid=True, kid=True, isc=True, kid_subsets=m.kid_subsets, kid_subset_size=300, rng_seed=m.seed, isc_splits=m.isc_splits,
+        cuda=False, cache=False, verbose=False, save_cpu_ram=True,
     )  # fmt: skip
-    assert math.isfinite(out["frechet_inception_distance"])
+    assert ours["fid_inception"] == pytest.approx(theirs["frechet_inception_distance"], rel=1e-4)
+    assert ours["kid_inception"] == pytest.approx(theirs["kernel_inception_distance_mean"], rel=1e-4)
+    assert ours["is_inception"] == pytest.approx(theirs["inception_score_mean"], rel=1e-5)
+    assert ours["fid_inception"] != pytest.approx(ours["fid_clf"], rel=1e-2)  # another space, not the classifier's
 
 
 @pytest.mark.slow
