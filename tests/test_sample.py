@@ -61,10 +61,12 @@ def test_sample_writes_the_requested_label_exactly_as_the_generator_draws_it(tra
     assert np.abs(grid[2:30, 2:30].astype(float) - first).max() <= 1.0
 
 
-def test_sample_writes_npz_and_finds_the_best_run_and_a_models_uri(trained, tmp_path, run_cli):
+def test_sample_writes_npz_and_draws_from_a_models_uri(trained, tmp_path, run_cli):
+    # (which run `run_id=best` picks among several: test_best_ranks_by_the_metric_of_the_sweeps_logged_leaderboard)
     uri, run_id, _ = trained
     out = tmp_path / "best.npz"
-    assert run_cli(sample_main, "run_id=best", "parent=none", "metric=d_loss", "n=12", f"out={out}", f"tracking.uri={uri}").returncode == 0
+    proc = run_cli(sample_main, "run_id=best", "parent=none", "metric=d_loss", "n=12", f"out={out}", f"tracking.uri={uri}")
+    assert proc.returncode == 0 and f"samples of run {run_id}" in proc.stdout
     saved = np.load(out)
     assert saved["images"].shape == (12, 28, 28) and saved["images"].dtype == np.uint8
     assert sorted(saved["labels"].tolist()) == sorted([i % 10 for i in range(12)])

@@ -11,9 +11,8 @@ import torch
 from hydra import compose, initialize_config_module
 
 from ganbench.data import DataError, DigitData, dataset_label, hoda_reader, load_dataset, read_hoda_cdb
-from ganbench.data import hoda
 from ganbench.data.hoda_reader import cv_resize_cubic, hoda_reader_batch
-from ganbench.data.preprocess import mnist_style_batch
+from ganbench.data.preprocess import mnist_style_batch, to_uint8
 from ganbench.evaluate.classifier import classifier_key
 from ganbench.evaluate.settings import ClassifierSettings
 from ganbench.report.leaderboard import build
@@ -96,12 +95,14 @@ def test_zeros_stay_small_dots_under_hoda_reader(data_root: Path) -> None:
     assert len(np.unique(mnist_zeros)) > 2 and set(np.unique(reader_zeros).tolist()) == {0, 255}
 
 
-def test_each_preprocessing_has_its_own_cache_entry(data_root: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # A stand-in for the MNIST-style builder: only which entry each choice reads back is under test here.
-    monkeypatch.setitem(hoda.PREPROCESS, "mnist", lambda crops, size: np.full((len(crops), size, size), 7, dtype=np.uint8))
+def test_each_preprocessing_has_its_own_cache_entry(data_root: Path, cache_dir: Path) -> None:
     reader = load_dataset("hoda", "test", 28, root=data_root, preprocess="hoda_reader", limit=50)
     mnist = load_dataset("hoda", "test", 28, root=data_root, limit=50)
     assert len(list((cache_dir / "data").glob("hoda-*.pt"))) == 2
+    # each entry holds its own preprocessing of the file's first 50 digits, and reads back as it was written
+    crops, _ = read_hoda_cdb(data_root / "hoda" / "DigitDB" / "Test 20000.cdb")
+    for loaded, batch in ((reader, hoda_reader_batch), (mnist, mnist_style_batch)):
+        assert torch.equal(to_uint8(loaded.images), torch.from_numpy(batch(crops[:50], 28)).unsqueeze(1))
     again = load_dataset("hoda", "test", 28, root=data_root, preprocess="hoda_reader", limit=50)
     assert torch.equal(again.images, reader.images) and not torch.equal(reader.images, mnist.images)
     assert torch.equal(load_dataset("hoda", "test", 28, root=data_root, limit=50).images, mnist.images)

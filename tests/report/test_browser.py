@@ -14,6 +14,7 @@ import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
@@ -205,7 +206,8 @@ def test_the_page_fits_1400_px_and_every_image_loads(page, tmp_path):
 
 @needs_chromium
 def test_screenshots_of_the_page_and_of_an_enlarged_grid(page, tmp_path):
-    """Screenshots to look at (kept in GANBENCH_SCREENSHOTS when set); here only checked to be real PNGs."""
+    """Screenshots to look at (kept in GANBENCH_SCREENSHOTS when set): the page, and the page after a click on a grid,
+    which must show the enlarged grid over it (a visibly different picture), not the same page."""
     keep = Path(os.environ.get("GANBENCH_SCREENSHOTS", tmp_path))
     keep.mkdir(parents=True, exist_ok=True)
     probed = tmp_path / "leaderboard.html"
@@ -216,3 +218,6 @@ def test_screenshots_of_the_page_and_of_an_enlarged_grid(page, tmp_path):
         assert shot.exists(), done.stderr[-2000:]
         with Image.open(shot) as image:
             assert image.size == (WIDTH, HEIGHT)
+    with Image.open(keep / "leaderboard.png") as page_shot, Image.open(keep / "enlarged.png") as enlarged_shot:
+        plain, opened = (np.asarray(i.convert("L"), dtype=np.float64) for i in (page_shot, enlarged_shot))
+    assert np.abs(plain - opened).mean() > 5  # the dialog and its backdrop cover the page
