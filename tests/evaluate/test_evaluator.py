@@ -18,7 +18,7 @@ from ganbench.data import cache_root
 from ganbench.data.preprocess import to_uint8
 from ganbench.evaluate import EvalError, EvalSettings, evaluate_generator
 from ganbench.evaluate import reference
-from ganbench.evaluate.evaluator import get_evaluator
+from ganbench.evaluate.evaluator import Evaluator, get_evaluator
 from ganbench.evaluate.scores import PAIR_IMAGES, Scores
 from ganbench.evaluate.features import (
     CLASSIFIER_EXTRACTOR, GeneratorInput, UInt8Images, inception_weights, register_extractor, subset_index, tensor_batches,
@@ -202,11 +202,23 @@ def test_generated_batches_are_streamed_deterministic_and_class_balanced(dcgan):
 
 
 @pytest.mark.slow
-def test_evaluator_is_built_once_and_real_features_are_cached_on_disk(dcgan, no_hub_weights):
-    cfg, _ = dcgan
-    first = get_evaluator(EvalSettings.from_config(cfg), torch.device("cpu"))
-    assert get_evaluator(EvalSettings.from_config(cfg), torch.device("cpu")) is first
-    assert list((cache_root() / "eval").glob("real-hoda-clf-*.pt"))
+def test_evaluator_is_built_once_and_real_features_are_cached_on_disk(dcgan, quick_classifier, no_hub_weights, cache_dir):
+    cfg, _ = dcgan  # an empty cache folder; the session's classifier by its path
+    settings = EvalSettings.from_config(OmegaConf.merge(cfg, {"eval": {"classifier": {"path": str(quick_classifier.path)}}}))
+    cpu = torch.device("cpu")
+    first = get_evaluator(settings, cpu)
+    assert get_evaluator(settings, cpu) is first  # once per process
+    (cached,) = (cache_dir / "eval").glob("real-hoda-clf-*.pt")
+    written = cached.stat().st_mtime_ns
+
+    def same_features(evaluator: Evaluator) -> bool:
+        ours, theirs = evaluator.spaces[0].real.layers, first.spaces[0].real.layers
+        return ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+    assert same_features(Evaluator(settings, cpu))  # as another process builds it: read from the file...
+    assert cached.stat().st_mtime_ns == written  # ... not extracted and written again
+    cached.unlink()
+    assert same_features(Evaluator(settings, cpu)) and cached.is_file()  # a missing file is extracted again
 
 
 @pytest.mark.slow
