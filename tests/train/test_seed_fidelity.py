@@ -89,15 +89,8 @@ def test_fake_labels_uniform_draws_the_labels_of_the_fakes():
 
 
 def count_steps(optimizer: torch.optim.Optimizer, snapshots: list, module: nn.Module) -> None:
-    """Wrap ``optimizer.step`` to record D's parameters after every call."""
-    original = optimizer.step
-
-    def step(*args, **kwargs):
-        result = original(*args, **kwargs)
-        snapshots.append([p.detach().clone() for p in module.parameters()])
-        return result
-
-    optimizer.step = step
+    """Record D's parameters after every ``optimizer.step`` (PyTorch's own step hook)."""
+    optimizer.register_step_post_hook(lambda opt, args, kwargs: snapshots.append([p.detach().clone() for p in module.parameters()]))
 
 
 @pytest.mark.parametrize("mode,steps", [("joint", 1), ("separate", 2)])
